@@ -1,0 +1,35 @@
+# Two commands set up a fresh machine: `make repro` (whole pipeline, embedded profile) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DVC := $(VENV)/bin/dvc
+PARAMS ?= params.yaml
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install repro test lint clean-venv
+
+install: $(VENV)/.installed
+
+# torch/torchvision are pinned (pyproject) and resolved by pip from the local wheel store on these machines.
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+# Make sure this directory is a git repo with DVC initialised, then rebuild whatever changed.
+repro: install
+	@git rev-parse --is-inside-work-tree >/dev/null 2>&1 || (git init -q && git add -A && git -c user.name=sam3-edge -c user.email=sam3-edge@localhost commit -qm "initial import")
+	@test -d .dvc || $(DVC) init -q
+	$(DVC) repro
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check src stages tests && $(VENV)/bin/ruff format --check src stages tests
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,47 @@
+"""`sam3-edge` command line: one entry point, subcommands registered by each package."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sam3_edge import __version__
+
+
+def _params_check(args: argparse.Namespace) -> int:
+    from sam3_edge.config import ParamsError
+    from sam3_edge.params import validate_params_file
+
+    try:
+        sections = validate_params_file(args.file)
+    except ParamsError as err:
+        print(f"invalid: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.file}: ok ({len(sections)} sections: {', '.join(sections)})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sam3-edge", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"sam3-edge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    params = sub.add_parser("params", help="check a params file (profile)")
+    params_sub = params.add_subparsers(dest="params_command", required=True)
+    check = params_sub.add_parser("check", help="strictly validate every section of a params file")
+    check.add_argument("file", nargs="?", default="params.yaml")
+    check.set_defaults(func=_params_check)
+
+    from sam3_edge.data.cli import add_data_commands
+
+    add_data_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
