@@ -21,6 +21,23 @@ def _params_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prune(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sam3_edge.prune import human, prune
+
+    try:
+        candidates, total = prune(Path(args.root), yes=args.yes)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for cand in candidates:
+        print(f"{'deleted' if args.yes else 'would free'} {human(cand.bytes):>10}  {cand.kind:9}  {cand.path}  ({cand.reason})")
+    verb = "freed" if args.yes else "would free (dry run; --yes deletes)"
+    print(f"{len(candidates)} unreferenced file(s); {verb} {human(total)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sam3-edge", description=__doc__)
     parser.add_argument("--version", action="version", version=f"sam3-edge {__version__}")
@@ -31,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = params_sub.add_parser("check", help="strictly validate every section of a params file")
     check.add_argument("file", nargs="?", default="params.yaml")
     check.set_defaults(func=_params_check)
+
+    prune = sub.add_parser("prune", help="list (dry run) or delete artefacts the current dvc.lock no longer uses")
+    prune.add_argument("--root", default=".", help="project root (default: current directory)")
+    prune.add_argument("--yes", action="store_true", help="delete them (default: only list)")
+    prune.set_defaults(func=_prune)
 
     from sam3_edge.data.cli import add_data_commands
 

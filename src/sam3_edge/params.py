@@ -22,6 +22,7 @@ T = TypeVar("T")
 SECTIONS: dict[str, str] = {
     "seed": "builtins:int",
     "data": "sam3_edge.data.config:DataParams",
+    "tracking": "sam3_edge.report.config:TrackingParams",
 }
 
 

@@ -1,0 +1,84 @@
+"""MLflow logging for stages (the library never imports mlflow). Off with `tracking.mlflow: false`."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from sam3_edge.config import to_dict
+from sam3_edge.report.config import TrackingParams
+
+LOG = logging.getLogger("sam3_edge.tracking")
+
+
+def project_root(cwd: Path | None = None) -> Path:
+    """The project root, also from inside a `dvc exp` temp workspace (<root>/.dvc/tmp/exps/...)."""
+    cwd = (cwd or Path.cwd()).resolve()
+    parts = cwd.parts
+    for i in range(len(parts) - 2):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return cwd
+
+
+def resolve_uri(uri: str, cwd: Path | None = None) -> str:
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return f"sqlite:///{project_root(cwd) / uri.removeprefix('sqlite:///')}"
+    return uri
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = value
+
+
+@contextlib.contextmanager
+def mlflow_run(params: TrackingParams, stage: str, run_params: Any = None) -> Iterator[Any]:
+    """Yield an object with ``log_metrics(dict)`` and ``log_artifact(path)``; a no-op when disabled."""
+    if not params.mlflow or os.environ.get("SAM3_EDGE_NO_MLFLOW"):
+        LOG.info("mlflow tracking disabled (tracking.mlflow=false or SAM3_EDGE_NO_MLFLOW set)")
+        yield _NoRun()
+        return
+    import mlflow
+
+    mlflow.set_tracking_uri(resolve_uri(params.uri))
+    mlflow.set_experiment(params.experiment)
+    with mlflow.start_run(run_name=stage) as run:
+        flat: dict[str, Any] = {}
+        _flatten("", to_dict(run_params) if run_params is not None else {}, flat)
+        if flat:
+            mlflow.log_params({k: str(v)[:500] for k, v in flat.items()})
+        mlflow.set_tag("stage", stage)
+        yield _Run(mlflow)
+        LOG.info("mlflow run %s logged to %s", run.info.run_id, resolve_uri(params.uri))
+
+
+class _NoRun:
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        pass
+
+    def log_artifact(self, path: str | Path) -> None:
+        pass
+
+
+class _Run:
+    def __init__(self, mlflow: Any) -> None:
+        self._mlflow = mlflow
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        flat: dict[str, Any] = {}
+        _flatten("", metrics, flat)
+        numeric = {k: float(v) for k, v in flat.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if numeric:
+            self._mlflow.log_metrics(numeric, step=step)
+
+    def log_artifact(self, path: str | Path) -> None:
+        if Path(path).exists():
+            self._mlflow.log_artifact(str(path))
