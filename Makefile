@@ -5,6 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DVC := $(VENV)/bin/dvc
 PARAMS ?= params.yaml
+# dvc runs each stage's `python ...` through the shell: make that the venv's python.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false

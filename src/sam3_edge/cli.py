@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     from sam3_edge.data.cli import add_data_commands
 
     add_data_commands(sub)
+
+    from sam3_edge.report.predict import add_predict_command
+
+    add_predict_command(sub)
     return parser
 
 

@@ -22,7 +22,22 @@ T = TypeVar("T")
 SECTIONS: dict[str, str] = {
     "seed": "builtins:int",
     "data": "sam3_edge.data.config:DataParams",
+    "teacher": "sam3_edge.teacher.config:TeacherParams",
+    "cache": "sam3_edge.cache.config:CacheParams",
     "tracking": "sam3_edge.report.config:TrackingParams",
+    "student": "sam3_edge.models.config:StudentParams",
+    "distill_phase1": "sam3_edge.train.config:Phase1Params",
+    "distill_phase2": "sam3_edge.train.config:Phase2Params",
+    "distill_video": "sam3_edge.train.config:VideoParams",
+    "finetune_saco": "sam3_edge.train.config:FinetuneParams",
+    "qat": "sam3_edge.train.config:QatParams",
+    "visual_qa": "sam3_edge.report.config:VisualQAParams",
+    "report": "sam3_edge.report.config:ReportParams",
+    "evaluate": "sam3_edge.eval.config:EvaluateParams",
+    "gates": "sam3_edge.eval.config:GatesParams",
+    "quantize": "sam3_edge.deploy.config:QuantizeParams",
+    "export": "sam3_edge.deploy.config:ExportParams",
+    "benchmark": "sam3_edge.deploy.config:BenchmarkParams",
 }
 
 

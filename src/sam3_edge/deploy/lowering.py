@@ -1,0 +1,179 @@
+"""Lower a variant's programs to one multi-method ExecuTorch ``.pte`` per backend, and say what was delegated.
+
+One ``.pte`` holds every method (``text``, ``image``, ``video_step``). Nothing falls back silently: for each
+method the edge graph is walked after partitioning, every operator inside a backend delegate counts as
+delegated (counted in the delegate's original edge graph), every operator left outside counts as not, and the
+names and counts of those left outside are listed (they run on ExecuTorch's portable CPU kernels).
+
+Backends: ``xnnpack`` (CPU; runs here), ``coreml`` (lowers on Linux through coremltools; runs only on an Apple
+OS), ``qnn`` (needs the Qualcomm AI Engine Direct SDK, found through ``QNN_SDK_ROOT``; else a recorded skip).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch.export import ExportedProgram
+
+LOG = logging.getLogger(__name__)
+
+BACKEND_IDS = {"xnnpack": "XnnpackBackend", "coreml": "CoreMLBackend", "qnn": "QnnBackend"}
+_IGNORED = {"getitem", "executorch_call_delegate"}
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend's toolchain is not installed here: recorded as ``status: skipped`` with this reason."""
+
+
+@dataclass
+class LoweredProgram:
+    backend: str
+    buffer: bytes
+    delegation: dict[str, Any]
+    export_s: float
+    methods: list[str] = field(default_factory=list)
+
+
+def _op_name(node: Any) -> str:
+    target = node.target
+    name = getattr(target, "__name__", None) or str(target)
+    if hasattr(target, "_op") or "EdgeOpOverload" in str(type(target)):
+        name = str(getattr(target, "_op", target)).split(" ")[0]
+    return name.removeprefix("aten::").replace("::", ".")
+
+
+def delegation_report(edge_manager: Any, methods: list[str]) -> dict[str, Any]:
+    """Per method and in total: ops inside delegates (by backend), ops left outside, the fraction delegated."""
+    per_method: dict[str, Any] = {}
+    total_in: Counter[str] = Counter()
+    total_out: Counter[str] = Counter()
+    for method in methods:
+        gm = edge_manager.exported_program(method).graph_module
+        inside: Counter[str] = Counter()
+        outside: Counter[str] = Counter()
+        delegates = 0
+        for node in gm.graph.nodes:
+            if node.op != "call_function":
+                continue
+            name = _op_name(node)
+            if name == "executorch_call_delegate":
+                delegates += 1
+                lowered = getattr(gm, node.args[0].target)
+                for inner in lowered.original_module.graph.nodes:
+                    if inner.op == "call_function" and _op_name(inner) not in _IGNORED:
+                        inside[lowered.backend_id] += 1
+            elif name not in _IGNORED:
+                outside[name] += 1
+        n_in, n_out = sum(inside.values()), sum(outside.values())
+        per_method[method] = {
+            "delegates": delegates,
+            "delegated_ops": n_in,
+            "non_delegated_ops": n_out,
+            "delegated_fraction": n_in / max(1, n_in + n_out),
+            "non_delegated": dict(sorted(outside.items(), key=lambda kv: -kv[1])),
+            "delegated_by_backend": dict(inside),
+        }
+        total_in.update(inside)
+        total_out.update(outside)
+    n_in, n_out = sum(total_in.values()), sum(total_out.values())
+    return {
+        "delegated_ops": n_in,
+        "non_delegated_ops": n_out,
+        "delegated_fraction": n_in / max(1, n_in + n_out),
+        "non_delegated": dict(sorted(total_out.items(), key=lambda kv: -kv[1])),
+        "methods": per_method,
+    }
+
+
+def qnn_sdk_root() -> str | None:
+    root = os.environ.get("QNN_SDK_ROOT")
+    return root if root and os.path.isdir(root) else None
+
+
+def check_backend(backend: str) -> None:
+    """Raise :class:`BackendUnavailable` with the reason when ``backend`` cannot be lowered on this machine."""
+    if backend == "qnn":
+        if os.environ.get("QNN_SDK_ROOT") is None:
+            raise BackendUnavailable("QNN_SDK_ROOT is not set: the Qualcomm AI Engine Direct SDK is needed to lower")
+        if qnn_sdk_root() is None:
+            raise BackendUnavailable(f"QNN_SDK_ROOT={os.environ['QNN_SDK_ROOT']!r} is not a directory")
+    elif backend == "coreml":
+        try:
+            import coremltools  # noqa: F401
+        except ImportError as err:
+            raise BackendUnavailable(f"coremltools is not installed ({err})") from None
+    elif backend != "xnnpack":
+        raise ValueError(f"unknown backend {backend!r} (known: {sorted(BACKEND_IDS)})")
+
+
+def _partitioners(backend: str, variant: str, *, coreml_target: str, qnn_soc: str) -> tuple[list, Any]:
+    if backend == "xnnpack":
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+        return [XnnpackPartitioner()], None
+    if backend == "coreml":
+        import coremltools as ct
+        from executorch.backends.apple.coreml.compiler import CoreMLBackend
+        from executorch.backends.apple.coreml.partition import CoreMLPartitioner
+
+        precision = ct.precision.FLOAT32 if variant == "fp32" else ct.precision.FLOAT16
+        specs = CoreMLBackend.generate_compile_specs(
+            compute_precision=precision, minimum_deployment_target=getattr(ct.target, coreml_target)
+        )
+        return [CoreMLPartitioner(compile_specs=specs)], None
+    if backend == "qnn":
+        from executorch.backends.qualcomm.partition.qnn_partitioner import QnnPartitioner
+        from executorch.backends.qualcomm.serialization.qc_schema import QcomChipset
+        from executorch.backends.qualcomm.utils.utils import (
+            generate_htp_compiler_spec,
+            generate_qnn_executorch_compiler_spec,
+            qnn_edge_config,
+        )
+
+        specs = generate_qnn_executorch_compiler_spec(
+            soc_model=getattr(QcomChipset, qnn_soc), backend_options=generate_htp_compiler_spec(use_fp16=True)
+        )
+        return [QnnPartitioner(specs)], qnn_edge_config()
+    raise ValueError(f"unknown backend {backend!r}")
+
+
+def lower_programs(
+    programs: dict[str, ExportedProgram],
+    backend: str,
+    *,
+    variant: str,
+    coreml_target: str = "iOS17",
+    qnn_soc: str = "SM8650",
+) -> LoweredProgram:
+    """Partition every program for ``backend`` and serialise one ``.pte`` buffer with all methods.
+
+    Raises :class:`BackendUnavailable` (a skip, not a failure) when the toolchain is missing.
+    """
+    from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
+
+    import executorch.kernels.quantized  # noqa: F401  (quantized_decomposed out-variants: embedding_byte, ...)
+
+    check_backend(backend)
+    start = time.perf_counter()
+    partitioners, compile_config = _partitioners(backend, variant, coreml_target=coreml_target, qnn_soc=qnn_soc)
+    kwargs = {"compile_config": compile_config} if compile_config is not None else {}
+    edge = to_edge_transform_and_lower(dict(programs), partitioner=partitioners, **kwargs)
+    methods = sorted(programs)
+    report = delegation_report(edge, methods)
+    et = edge.to_executorch(ExecutorchBackendConfig(do_quant_fusion_and_const_prop=True, extract_delegate_segments=True))
+    buffer = et.buffer
+    elapsed = time.perf_counter() - start
+    LOG.info(
+        "%s/%s: %.2f MB, %.1f%% of ops delegated, lowered in %.1f s",
+        backend,
+        variant,
+        len(buffer) / 1e6,
+        100 * report["delegated_fraction"],
+        elapsed,
+    )
+    return LoweredProgram(backend=backend, buffer=buffer, delegation=report, export_s=elapsed, methods=methods)

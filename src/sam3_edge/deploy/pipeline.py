@@ -1,0 +1,232 @@
+"""What the ``quantize`` and ``export`` stages call: one function each, returning the stage's metrics dict.
+
+``quantize``: student (checkpoint, or a factory variant with random weights for the real-size measurement)
+-> reparameterize -> recipe -> ``<out>/{text,image,video_step}.pt2`` + ``inputs.safetensors`` (real val inputs
+for parity) + ``meta.json``. ``export``: those programs -> ``<out>/model.pte`` + ``meta.json`` for one backend,
+with the delegation report, the size check against the fp32 ``.pte`` and (where the backend runs here)
+parity of the ``.pte`` with the eager programs of the same variant.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sam3_edge.deploy.config import ExportParams, QuantizeParams
+from sam3_edge.deploy.inputs import load_inputs, program_inputs, save_inputs, val_samples
+from sam3_edge.deploy.lowering import BackendUnavailable, lower_programs
+from sam3_edge.deploy.quantize import PROGRAMS_META, build_variant, load_programs, save_programs
+from sam3_edge.deploy.quantize import weight_quantization_report as weight_report
+from sam3_edge.deploy.runtime import META_NAME, PTE_NAME, IMAGE_OUTPUTS, PteProgram, backend_runnable
+from sam3_edge.utils import atomic_path, read_json, sha256_file, write_json
+
+LOG = logging.getLogger(__name__)
+INPUTS_NAME = "inputs.safetensors"
+
+
+class SizeCheckError(RuntimeError):
+    """A variant's ``.pte`` is larger than its float source (or over its params ratio)."""
+
+
+def load_source(*, checkpoint: str | Path | None, random_variant: str | None, seed: int):
+    """``(student in eval mode, reparameterized; source description)`` from a checkpoint or a random variant."""
+    from sam3_edge.models import build_student, load_student
+
+    if (checkpoint is None) == (random_variant is None):
+        raise ValueError("give exactly one of checkpoint / random_variant")
+    if checkpoint is not None:
+        if not Path(checkpoint).is_file():
+            raise FileNotFoundError(f"{checkpoint}: student checkpoint not found")
+        model, meta = load_student(checkpoint)
+        source = {"checkpoint": str(checkpoint), "sha256": sha256_file(checkpoint), "step": meta.get("step"),
+                  "meta": {k: v for k, v in meta.items() if k in ("qat_scheme", "group_size")}}
+    else:
+        model = build_student(random_variant, seed=seed)
+        source = {"random_variant": random_variant, "seed": seed, "note": "random weights: size and speed only"}
+    return model.eval().reparameterize(), source
+
+
+def _write_skip(out_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / META_NAME, meta)
+    LOG.warning("%s: skipped: %s", out_dir, meta["reason"])
+    return meta
+
+
+def run_quantize(
+    out_dir: str | Path,
+    *,
+    model: str,
+    variant: str,
+    params: QuantizeParams,
+    checkpoint: str | Path | None = None,
+    random_variant: str | None = None,
+    qat_checkpoint: str | Path | None = None,
+    val_index: str | Path | None = None,
+) -> dict[str, Any]:
+    out_dir = Path(out_dir)
+    base = {"model": model, "variant": variant}
+    if variant == "qat":
+        if not params.convert_qat:
+            return _write_skip(out_dir, {**base, "status": "skipped", "reason": "quantize.convert_qat is false"})
+        if qat_checkpoint is None or not Path(qat_checkpoint).is_file():
+            reason = f"QAT checkpoint {qat_checkpoint} not present (the student's qat stage has not produced it)"
+            return _write_skip(out_dir, {**base, "status": "skipped", "reason": reason})
+        checkpoint, random_variant = qat_checkpoint, None
+    start = time.perf_counter()
+    student, source = load_source(checkpoint=checkpoint, random_variant=random_variant, seed=params.seed)
+    recipe, group_size = params.qat_recipe, params.linear_group_size
+    if variant == "qat":  # convert with the scheme the student was fake-quantized with (checkpoint meta)
+        recipe = source.get("meta", {}).get("qat_scheme", recipe)
+        group_size = int(source.get("meta", {}).get("group_size", group_size))
+        if recipe not in ("int8", "8da4w"):
+            raise ValueError(f"{qat_checkpoint}: QAT scheme {recipe!r} has no deploy recipe (int8, 8da4w)")
+    samples = val_samples(val_index, params.calibration_samples, image_size=student.config.image_size, seed=params.seed)
+    inputs = program_inputs(student, samples)
+    programs = student.export_programs()
+    eps, recipe = build_variant(
+        variant,
+        programs,
+        inputs,
+        per_channel=params.int8_per_channel,
+        group_size=group_size,
+        sensitive=params.sensitive_layers,
+        embedding_bits=params.embedding_bits,
+        recipe=recipe,
+    )
+    weights = {name: weight_report(ep) for name, ep in eps.items()}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / INPUTS_NAME) as tmp:
+        save_inputs(tmp, inputs)
+    meta = {
+        **base,
+        "status": "ok",
+        "reason": "",
+        "source": source,
+        "model_config": student.config.to_json(),
+        "calibration": "val" if val_index is not None else "random",
+        "calibration_samples": len(samples),
+        "sensitive_layers": list(params.sensitive_layers),
+        "recipe": recipe,
+        "weights": weights,
+        "quantize_s": time.perf_counter() - start,
+    }
+    save_programs(out_dir, eps, meta)
+    return read_json(out_dir / PROGRAMS_META)
+
+
+def mask_iou(a: torch.Tensor, b: torch.Tensor) -> float:
+    """IoU of the foreground (logit > 0) of two mask-logit tensors of equal shape; 1.0 when both are empty."""
+    fa, fb = a > 0, b > 0
+    union = (fa | fb).sum().item()
+    return 1.0 if union == 0 else (fa & fb).sum().item() / union
+
+
+def parity(pte: PteProgram, programs: dict, inputs: dict, samples: int) -> dict[str, Any]:
+    """.pte vs the eager programs of the same variant on the saved real inputs: max abs error, mask IoU."""
+    out: dict[str, Any] = {}
+    for method in ("text", "image", "video_step"):
+        if method not in programs or method not in inputs:
+            continue
+        eager = programs[method].module()
+        errs, ious = [], []
+        for args in inputs[method][:samples]:
+            with torch.no_grad():
+                ref = eager(*args)
+            got = pte.run(method, args)
+            ref = ref if isinstance(ref, (tuple, list)) else (ref,)
+            errs.append(max((r.float() - g.float()).abs().max().item() for r, g in zip(ref, got, strict=True)))
+            if method != "text":
+                ious.append(mask_iou(ref[0], got[0]))
+        out[method] = {"max_abs_err": max(errs)}
+        if ious:
+            out[method]["mask_iou_min"] = min(ious)
+            out[method]["mask_iou_mean"] = sum(ious) / len(ious)
+    return out
+
+
+def run_export(
+    quantized_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    backend: str,
+    params: ExportParams,
+    reference_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Lower one variant for one backend; ``reference_dir`` = the fp32 export of the same backend and model."""
+    quantized_dir, out_dir = Path(quantized_dir), Path(out_dir)
+    programs, qmeta = load_programs(quantized_dir)
+    variant = qmeta["variant"]
+    base = {"backend": backend, "model": qmeta["model"], "variant": variant, "executed": False}
+    if qmeta.get("status") != "ok":
+        return _write_skip(out_dir, {**base, "status": "skipped", "reason": f"source variant: {qmeta.get('reason')}"})
+    try:
+        lowered = lower_programs(
+            programs, backend, variant=variant, coreml_target=params.coreml_deployment_target, qnn_soc=params.qnn_soc
+        )
+    except BackendUnavailable as err:
+        return _write_skip(out_dir, {**base, "status": "skipped", "reason": str(err)})
+    except Exception as err:  # a backend that cannot take this variant: recorded, never replaced by another backend
+        if backend == "xnnpack":
+            raise
+        LOG.exception("%s/%s lowering failed", backend, variant)
+        return _write_skip(out_dir, {**base, "status": "failed", "reason": f"{type(err).__name__}: {err}"[:2000]})
+    size = _size_check(len(lowered.buffer), variant, backend, params, reference_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / PTE_NAME) as tmp:
+        tmp.write_bytes(lowered.buffer)
+    meta = {
+        **base,
+        "status": "ok",
+        "reason": "",
+        "file_bytes": len(lowered.buffer),
+        "size": size,
+        "export_s": lowered.export_s,
+        "delegated_fraction": lowered.delegation["delegated_fraction"],
+        "non_delegated_ops": lowered.delegation["non_delegated"],
+        "delegation": lowered.delegation,
+        "methods": lowered.methods,
+        "model_config": qmeta["model_config"],
+        "recipe": qmeta.get("recipe", {}),
+        "outputs": {"image": list(IMAGE_OUTPUTS)},
+    }
+    runnable, why = backend_runnable(backend)
+    if runnable:
+        pte = PteProgram(out_dir / PTE_NAME)
+        meta["parity"] = parity(pte, programs, load_inputs(quantized_dir / INPUTS_NAME), params.parity_samples)
+        meta["executed"] = True
+        worst = min((v.get("mask_iou_min", 1.0) for v in meta["parity"].values()), default=1.0)
+        if worst < params.min_parity_mask_iou:
+            raise RuntimeError(
+                f"{backend}/{variant}: .pte masks disagree with the eager program (IoU {worst:.3f} < "
+                f"export.min_parity_mask_iou {params.min_parity_mask_iou}): lowering changed the numerics"
+            )
+    else:
+        meta["not_executed_reason"] = why
+    write_json(out_dir / META_NAME, meta)
+    return meta
+
+
+def _size_check(
+    nbytes: int, variant: str, backend: str, params: ExportParams, reference_dir: str | Path | None
+) -> dict[str, Any]:
+    if variant == "fp32":
+        return {"reference": "self", "ratio_to_fp32": 1.0}
+    if reference_dir is None:
+        raise ValueError(f"{backend}/{variant}: the fp32 export (reference_dir) is needed for the size check")
+    ref = read_json(Path(reference_dir) / META_NAME)
+    if ref.get("status") != "ok":
+        return {"reference": str(reference_dir), "ratio_to_fp32": None, "note": f"fp32 reference {ref.get('status')}"}
+    ratio = nbytes / ref["file_bytes"]
+    limit = params.max_size_ratio.get(variant, 1.0)
+    if nbytes > ref["file_bytes"] or ratio > limit:
+        raise SizeCheckError(
+            f"{backend}/{variant}: .pte is {nbytes / 1e6:.2f} MB = {ratio:.2f} x the fp32 .pte "
+            f"({ref['file_bytes'] / 1e6:.2f} MB), over the limit {limit} (export.max_size_ratio.{variant}); "
+            "a quantized file must shrink"
+        )
+    return {"reference": str(reference_dir), "ratio_to_fp32": ratio, "limit": limit}

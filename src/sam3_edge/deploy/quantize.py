@@ -1,0 +1,252 @@
+"""Quantization recipes: a student's export programs -> one ``torch.export`` program per method, per variant.
+
+A *program set* is what :meth:`sam3_edge.models.Student.export_programs` returns: ``{name: (module, example
+inputs)}`` with pure tensor I/O and static shapes (``text``, ``image``, ``video_step``). Every recipe returns
+``{name: ExportedProgram}`` with the same inputs and outputs as the float programs (fp32 tensors in, fp32 out:
+the fp16 variant casts inside the program), so a runner treats every variant alike.
+
+* ``fp32``: plain ``torch.export``.
+* ``fp16``: weights and compute in half precision.
+* ``int8``: PT2E with the XNNPACK quantizer (symmetric, per-channel weights, static activations calibrated on
+  real inputs); token embeddings weight-only int8/int4 (torchao) since the XNNPACK quantizer leaves them float.
+* ``8da4w``: torchao ``Int8DynamicActivationIntxWeightConfig(int4, PerGroup)`` on ``nn.Linear`` layers.
+Layers named in ``sensitive`` stay in float for the integer recipes; a name matching no layer is an error.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.export import ExportedProgram
+
+from sam3_edge.utils import atomic_path, read_json, write_json
+
+LOG = logging.getLogger(__name__)
+
+ProgramSet = dict[str, tuple[nn.Module, tuple[torch.Tensor, ...]]]
+Calibration = dict[str, list[tuple[torch.Tensor, ...]]]  # program name -> input tuples for the observers
+PROGRAMS_META = "meta.json"
+
+
+def matches_layer(fqn: str, name: str) -> bool:
+    """``name`` is a dotted sub-path of the module path ``fqn`` (``mask_decoder`` matches ``student.mask_decoder.x``)."""
+    return f".{name}." in f".{fqn}."
+
+
+def _sensitive(fqn: str, sensitive: Sequence[str], hits: set[str]) -> bool:
+    found = [s for s in sensitive if matches_layer(fqn, s)]
+    hits.update(found)
+    return bool(found)
+
+
+class HalfIO(nn.Module):
+    """Runs ``module`` in float16 while keeping fp32 inputs and outputs (integer tensors pass unchanged)."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module.half()
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        cast = tuple(x.half() if x.is_floating_point() else x for x in inputs)
+        out = self.module(*cast)
+        out = out if isinstance(out, tuple) else (out,)
+        return tuple(o.float() if o.is_floating_point() else o for o in out)
+
+
+def _export(module: nn.Module, example: tuple[torch.Tensor, ...]) -> ExportedProgram:
+    with torch.no_grad():
+        return torch.export.export(module.eval(), example, strict=False)
+
+
+def _quantize_embeddings(module: nn.Module, bits: int, sensitive: Sequence[str], hits: set[str]) -> int:
+    """Weight-only quantize ``nn.Embedding`` tables in place (per row); returns how many were quantized."""
+    if bits == 0:
+        return 0
+    from torchao.quantization import quantize_
+    from torchao.quantization.granularity import PerAxis
+    from torchao.quantization.quant_api import IntxWeightOnlyConfig
+
+    chosen = [
+        f
+        for f, m in module.named_modules()
+        if isinstance(m, nn.Embedding) and not _sensitive(f, sensitive, hits)
+    ]
+    if chosen:
+        config = IntxWeightOnlyConfig(weight_dtype=getattr(torch, f"int{bits}"), granularity=PerAxis(0))
+        quantize_(module, config, filter_fn=lambda m, fqn: isinstance(m, nn.Embedding) and fqn in chosen)
+    return len(chosen)
+
+
+def weight_quantization_report(ep: ExportedProgram) -> dict[str, int]:
+    """Count conv/linear/embedding ops whose weight comes out of a dequantize op (quantized) vs plain float."""
+    dequant = ("dequantize_per_channel", "dequantize_per_tensor", "dequantize_affine", "dequantize_per_channel_group")
+    out = {"quantized_weight_ops": 0, "float_weight_ops": 0}
+    for node in ep.graph.nodes:
+        if node.op != "call_function":
+            continue
+        name = str(node.target)
+        if not any(k in name for k in ("conv", "linear", "embedding")) or "dequant" in name:
+            continue
+        weight = node.args[0] if "embedding" in name else (node.args[1] if len(node.args) > 1 else None)
+        if not isinstance(weight, torch.fx.Node):
+            continue
+        is_q = weight.op == "call_function" and any(k in str(weight.target) for k in dequant)
+        out["quantized_weight_ops" if is_q else "float_weight_ops"] += 1
+    return out
+
+
+def export_fp32(programs: ProgramSet) -> dict[str, ExportedProgram]:
+    return {name: _export(module, example) for name, (module, example) in programs.items()}
+
+
+def export_fp16(programs: ProgramSet) -> dict[str, ExportedProgram]:
+    return {name: _export(HalfIO(copy.deepcopy(module)), example) for name, (module, example) in programs.items()}
+
+
+def quantize_int8(
+    programs: ProgramSet,
+    calibration: Calibration,
+    *,
+    per_channel: bool = True,
+    sensitive: Sequence[str] = (),
+    embedding_bits: int = 8,
+) -> tuple[dict[str, ExportedProgram], dict[str, Any]]:
+    """PT2E static int8 (XNNPACK quantizer) calibrated on ``calibration[name]`` input tuples."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    hits: set[str] = set()
+
+    def keep_quantized(node: torch.fx.Node) -> bool:
+        stack = node.meta.get("nn_module_stack") or {}
+        return not any(_sensitive(path, sensitive, hits) for path, _ in stack.values())
+
+    eps, report = {}, {"embeddings_quantized": 0, "calibration_batches": {}}
+    for name, (module, example) in programs.items():
+        batches = calibration.get(name) or []
+        if not batches:
+            raise ValueError(f"int8: no calibration inputs for program {name!r}")
+        module = copy.deepcopy(module).eval()
+        report["embeddings_quantized"] += _quantize_embeddings(module, embedding_bits, sensitive, hits)
+        quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=per_channel))
+        quantizer.set_filter_function(keep_quantized)
+        with torch.no_grad():
+            graph = torch.export.export(module, example, strict=False).module()
+            prepared = prepare_pt2e(graph, quantizer)
+            for inputs in batches:
+                prepared(*inputs)
+            converted = convert_pt2e(prepared)
+        eps[name] = _export(converted, example)
+        report["calibration_batches"][name] = len(batches)
+    _check_sensitive(sensitive, hits)
+    return eps, report
+
+
+def quantize_8da4w(
+    programs: ProgramSet,
+    *,
+    group_size: int = 32,
+    sensitive: Sequence[str] = (),
+    embedding_bits: int = 8,
+) -> tuple[dict[str, ExportedProgram], dict[str, Any]]:
+    """torchao int8 dynamic activation + int4 weight for ``nn.Linear``; shapes not divisible by the group are kept float."""
+    from torchao.quantization import quantize_
+    from torchao.quantization.granularity import PerAxis, PerGroup
+    from torchao.quantization.quant_api import Int8DynamicActivationIntxWeightConfig
+
+    config = Int8DynamicActivationIntxWeightConfig(
+        weight_dtype=torch.int4, weight_granularity=PerGroup(group_size) if group_size else PerAxis(0)
+    )
+    hits: set[str] = set()
+    eps, report = {}, {"embeddings_quantized": 0, "linears_quantized": 0, "linears_kept_float": {}}
+    for name, (module, example) in programs.items():
+        module = copy.deepcopy(module).eval()
+        report["embeddings_quantized"] += _quantize_embeddings(module, embedding_bits, sensitive, hits)
+        chosen = []
+        for fqn, m in module.named_modules():
+            if not isinstance(m, nn.Linear):
+                continue
+            if _sensitive(fqn, sensitive, hits):
+                report["linears_kept_float"][f"{name}:{fqn}"] = "sensitive"
+            elif isinstance(m, nn.modules.linear.NonDynamicallyQuantizableLinear):
+                report["linears_kept_float"][f"{name}:{fqn}"] = "nn.MultiheadAttention reads its weight directly"
+            elif group_size and m.in_features % group_size:
+                report["linears_kept_float"][f"{name}:{fqn}"] = f"in_features {m.in_features} % group {group_size}"
+            else:
+                chosen.append(fqn)
+        if chosen:
+            quantize_(module, config, filter_fn=lambda m, fqn, chosen=chosen: isinstance(m, nn.Linear) and fqn in chosen)
+        report["linears_quantized"] += len(chosen)
+        eps[name] = _export(module, example)
+    _check_sensitive(sensitive, hits)
+    return eps, report
+
+
+def _check_sensitive(sensitive: Sequence[str], hits: set[str]) -> None:
+    missing = sorted(set(sensitive) - hits)
+    if missing:
+        raise ValueError(f"sensitive_layers {missing} match no quantizable layer of the student (typo?)")
+
+
+def build_variant(
+    variant: str,
+    programs: ProgramSet,
+    calibration: Calibration,
+    *,
+    per_channel: bool = True,
+    group_size: int = 32,
+    sensitive: Sequence[str] = (),
+    embedding_bits: int = 8,
+    recipe: str | None = None,
+) -> tuple[dict[str, ExportedProgram], dict[str, Any]]:
+    """Programs of one variant; ``recipe`` (``int8``/``8da4w``) says how a ``qat`` student is converted."""
+    kind = recipe if variant == "qat" else variant
+    if kind == "fp32":
+        return export_fp32(programs), {"recipe": "fp32"}
+    if kind == "fp16":
+        return export_fp16(programs), {"recipe": "fp16"}
+    if kind == "int8":
+        eps, rep = quantize_int8(
+            programs, calibration, per_channel=per_channel, sensitive=sensitive, embedding_bits=embedding_bits
+        )
+        return eps, {"recipe": "int8_pt2e_xnnpack", **rep}
+    if kind == "8da4w":
+        eps, rep = quantize_8da4w(programs, group_size=group_size, sensitive=sensitive, embedding_bits=embedding_bits)
+        return eps, {"recipe": "8da4w_torchao", **rep}
+    raise ValueError(f"unknown variant {variant!r} (recipe {recipe!r})")
+
+
+def save_programs(out_dir: str | Path, programs: dict[str, ExportedProgram], meta: dict[str, Any]) -> None:
+    """``out_dir/<name>.pt2`` per program (``torch.export.save``) + ``meta.json`` (written last: marks complete)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, ep in programs.items():
+        with atomic_path(out_dir / f"{name}.pt2") as tmp, open(tmp, "wb") as fh:
+            torch.export.save(ep, fh)
+    write_json(out_dir / PROGRAMS_META, {**meta, "programs": sorted(programs)})
+
+
+def load_programs(out_dir: str | Path) -> tuple[dict[str, ExportedProgram], dict[str, Any]]:
+    """Inverse of :func:`save_programs`; a skipped variant (``status != ok``) returns no programs."""
+    out_dir = Path(out_dir)
+    meta = read_json(out_dir / PROGRAMS_META)
+    if meta.get("status") != "ok":
+        return {}, meta
+    import torchao.quantization  # noqa: F401  (registers torchao ops used by 8da4w / embedding programs)
+
+    programs = {}
+    for name in meta["programs"]:
+        path = out_dir / f"{name}.pt2"
+        if not path.is_file():
+            raise ValueError(f"{path}: program file listed in {out_dir / PROGRAMS_META} is missing")
+        programs[name] = torch.export.load(str(path))
+    return programs, meta

@@ -1,0 +1,139 @@
+"""Run exported ``.pte`` files through ``executorch.runtime``; :class:`PtePredictor` scores them like any model.
+
+An export directory (written by the ``export`` stage) holds ``model.pte`` and ``meta.json`` (backend, variant,
+the student's ``model_config``, method names). :class:`PtePredictor` takes either that directory or the
+``.pte`` path (its ``meta.json`` must sit next to it) and implements :class:`sam3_edge.types.Predictor`, so the
+evaluation driver scores a ``.pte`` exactly as it scores the eager student.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from sam3_edge.types import Prediction, Prompt
+from sam3_edge.utils import read_json
+
+PTE_NAME = "model.pte"
+META_NAME = "meta.json"
+IMAGE_OUTPUTS = ("mask_logits", "boxes", "scores", "presence", "iou")
+VIDEO_OUTPUTS = ("mask_logits", "scores", "memory_state")
+
+
+def resolve_export(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """``(pte path, meta)`` from an export directory or a ``.pte`` path; clear errors for skipped/missing files."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    meta = read_json(folder / META_NAME)
+    if meta.get("status") != "ok":
+        raise ValueError(f"{folder}: export has status {meta.get('status')!r} ({meta.get('reason', 'no reason')})")
+    pte = path if path.suffix == ".pte" else folder / PTE_NAME
+    if not pte.is_file():
+        raise ValueError(f"{pte}: .pte file not found")
+    return pte, meta
+
+
+class PteProgram:
+    """A loaded ``.pte``: ``run(method, inputs) -> list of tensors``; methods are loaded on first use."""
+
+    def __init__(self, pte: str | Path) -> None:
+        from executorch.runtime import Runtime
+
+        import executorch.kernels.quantized  # noqa: F401  (portable quantized kernels for non-delegated ops)
+
+        self.path = Path(pte)
+        self.runtime = Runtime.get()
+        self.program = self.runtime.load_program(self.path)
+        self._methods: dict[str, Any] = {}
+
+    @property
+    def method_names(self) -> set[str]:
+        return set(self.program.method_names)
+
+    def run(self, method: str, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        if method not in self._methods:
+            if method not in self.method_names:
+                raise KeyError(f"{self.path}: no method {method!r} (has {sorted(self.method_names)})")
+            self._methods[method] = self.program.load_method(method)
+        return list(self._methods[method].execute([t.contiguous() for t in inputs]))
+
+
+def backend_runnable(backend: str) -> tuple[bool, str]:
+    """Whether this Python runtime can execute ``backend``'s delegates, and why not."""
+    from executorch.runtime import Runtime
+
+    from sam3_edge.deploy.lowering import BACKEND_IDS
+
+    names = Runtime.get().backend_registry.registered_backend_names
+    backend_id = BACKEND_IDS[backend]
+    if backend == "coreml":
+        return False, f"the Core ML delegate needs an Apple OS (macOS/iOS); this runtime has {sorted(names)}"
+    if backend == "qnn":
+        return False, "the QNN delegate runs on a Qualcomm device (HTP), not on this host"
+    if backend_id not in names:
+        return False, f"{backend_id} is not registered in this executorch runtime ({sorted(names)})"
+    return True, ""
+
+
+class PtePredictor:
+    """:class:`sam3_edge.types.Predictor` over an exported student ``.pte`` (``text`` + ``image`` methods).
+
+    ``PtePredictor(path, *, name=None)``: ``path`` = export directory (``model.pte`` + ``meta.json``) or the
+    ``.pte`` itself. Batches are run one sample at a time (the programs have static batch 1). Images of another
+    size are resized to the student's input size and prompts scaled, as in the eager ``StudentPredictor``.
+    """
+
+    def __init__(self, path: str | Path, *, name: str | None = None) -> None:
+        from sam3_edge.models.config import StudentConfig
+        from sam3_edge.models.encoders import build_tokenizer
+
+        pte, meta = resolve_export(path)
+        ok, why = backend_runnable(meta["backend"])
+        if not ok:
+            raise RuntimeError(f"{pte}: cannot execute here: {why}")
+        self.meta = meta
+        self.config = StudentConfig.from_json(meta["model_config"])
+        self.name = name or f"pte_{meta['backend']}_{meta['model']}_{meta['variant']}"
+        self.image_size = self.config.image_size
+        self.program = PteProgram(pte)
+        self.tokenizer = build_tokenizer(self.config.context_length)
+
+    def encode(self, images: torch.Tensor, prompts: list[Prompt]) -> list[tuple[torch.Tensor, ...]]:
+        """Image-method input tuples (one per sample): image, text_emb, text_valid, points, box, box_valid."""
+        from sam3_edge.models.prompts import prepare_prompts
+
+        if images.ndim != 4 or images.shape[1] != 3 or images.shape[-1] != images.shape[-2]:
+            raise ValueError(f"images must be [B, 3, S, S], got {tuple(images.shape)}")
+        if len(prompts) != images.shape[0]:
+            raise ValueError(f"{images.shape[0]} images but {len(prompts)} prompts")
+        scale = self.image_size / images.shape[-1]
+        x = images.float()
+        if images.shape[-1] != self.image_size:
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        pt = prepare_prompts(prompts, tokenizer=self.tokenizer, max_points=self.config.max_points, scale=scale)
+        out = []
+        for i in range(len(prompts)):
+            emb, valid = self.program.run("text", [pt.token_ids[i : i + 1]])
+            out.append((x[i : i + 1], emb, valid, pt.points[i : i + 1], pt.box[i : i + 1], pt.box_valid[i : i + 1]))
+        return out
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor, prompts: list[Prompt]) -> Prediction:
+        outs = [self.program.run("image", inputs) for inputs in self.encode(images, prompts)]
+        cat = {k: torch.cat([o[j] for o in outs]) for j, k in enumerate(IMAGE_OUTPUTS)}
+        return Prediction(
+            mask_logits=cat["mask_logits"],
+            boxes=cat["boxes"],
+            scores=cat["scores"],
+            presence=cat["presence"],
+            iou=cat["iou"],
+        )
+
+
+def load_pte_predictor(path: str | Path, *, name: str | None = None) -> PtePredictor:
+    """What the evaluation driver calls for a ``pte:<path>`` model spec (export folder or ``model.pte``)."""
+    return PtePredictor(path, name=name)

@@ -1,0 +1,124 @@
+"""Go/No-Go gates over the evaluation and benchmark metrics (``metrics/gates.json``).
+
+Each gate records its value, threshold, comparison and a status: ``pass``, ``fail`` or ``unknown`` (a figure
+that is missing or undefined, with the reason: never a pass). The decision is ``go`` only when every gate
+passes; a missed gate does not fail the pipeline, it makes the decision ``no-go``.
+
+Gates (thresholds in params ``gates``):
+* ``miou_ratio_<kind>``: student mIoU / teacher mIoU per prompt kind (``metrics/eval/<name>.json``) >= min;
+* ``prompt_sensitivity``, ``presence_f1``: the student's figures >= min;
+* ``pte_size_mb`` < max, ``image_latency_ms`` < max, ``video_fps`` > min, ``peak_memory_mb`` < max,
+  ``delegated_fraction`` > min: from the deploy benchmark json, at the dotted keys of ``benchmark_keys``.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+from sam3_edge.eval.config import GatesParams
+
+_OPS = {">=": operator.ge, ">": operator.gt, "<": operator.lt, "<=": operator.le}
+
+
+def lookup(tree: Any, dotted: str) -> tuple[float | None, str]:
+    """Number at ``a.b.c`` in nested dicts -> (value, '') or (None, reason)."""
+    node = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None, f"no key {dotted!r}"
+        node = node[part]
+    if isinstance(node, dict) and node.get("status"):
+        return None, f"{dotted} is {node['status']}: {node.get('reason', '')}".rstrip(": ")
+    if isinstance(node, bool) or not isinstance(node, (int, float)):
+        return None, f"{dotted} is not a number ({node!r})"
+    return float(node), ""
+
+
+def _gate(value: float | None, reason: str, comparison: str, threshold: float) -> dict[str, Any]:
+    out: dict[str, Any] = {"threshold": threshold, "comparison": comparison}
+    if value is None:
+        return {**out, "status": "unknown", "passed": 0, "reason": reason}
+    ok = _OPS[comparison](value, threshold)
+    return {**out, "value": value, "status": "pass" if ok else "fail", "passed": int(ok)}
+
+
+def _model_figure(metrics: dict[str, dict], model: str, dotted: str) -> tuple[float | None, str]:
+    if model not in metrics:
+        return None, f"no evaluation metrics for model {model!r} (have {sorted(metrics)})"
+    value, reason = lookup(metrics[model], dotted)
+    return value, f"{model}: {reason}" if reason else ""
+
+
+def evaluate_gates(
+    params: GatesParams,
+    *,
+    eval_metrics: dict[str, dict],
+    benchmark: dict | None,
+    benchmark_reason: str = "",
+) -> dict[str, Any]:
+    """eval_metrics: model name -> metrics dict of the evaluate stage; benchmark: the deploy benchmark json, or
+    None with ``benchmark_reason`` (e.g. file not produced yet). Returns the ``metrics/gates.json`` dict."""
+    gates: dict[str, dict[str, Any]] = {}
+    figures: dict[str, Any] = {}
+    for kind in params.miou_kinds:
+        s, s_reason = _model_figure(eval_metrics, params.student, f"miou.{kind}")
+        t, t_reason = _model_figure(eval_metrics, params.teacher, f"miou.{kind}")
+        if s is None or t is None:
+            value, reason = None, "; ".join(r for r in (s_reason, t_reason) if r)
+        elif t <= 0:
+            value, reason = None, f"{params.teacher}: miou.{kind} is {t}: the ratio is undefined"
+        else:
+            value, reason = s / t, ""
+        gates[f"miou_ratio_{kind}"] = _gate(value, reason, ">=", params.min_miou_ratio)
+    gates["prompt_sensitivity"] = _gate(
+        *_model_figure(eval_metrics, params.student, "prompt_sensitivity.value"), ">=", params.min_prompt_sensitivity
+    )
+    gates["presence_f1"] = _gate(
+        *_model_figure(eval_metrics, params.student, "presence.f1"), ">=", params.min_presence_f1
+    )
+    budgets = {
+        "pte_size_mb": ("<", params.max_pte_size_mb),
+        "image_latency_ms": ("<", params.max_image_latency_ms),
+        "video_fps": (">", params.min_video_fps),
+        "peak_memory_mb": ("<", params.max_peak_memory_mb),
+        "delegated_fraction": (">", params.min_delegated_fraction),
+    }
+    for figure, (comparison, threshold) in budgets.items():
+        dotted = params.benchmark_keys.get(figure)
+        if benchmark is None:
+            value, reason = None, benchmark_reason or "no benchmark metrics"
+        elif dotted is None:
+            value, reason = None, f"gates.benchmark_keys has no entry for {figure}"
+        else:
+            value, reason = lookup(benchmark, dotted)
+            reason = f"benchmark: {reason}" if reason else ""
+        gates[figure] = _gate(value, reason, comparison, threshold)
+    t_ms, _ = _model_figure(eval_metrics, params.teacher, "latency.image_ms_median")
+    s_ms, _ = _model_figure(eval_metrics, params.student, "latency.image_ms_median")
+    if t_ms is not None and s_ms:
+        figures["speedup_student_over_teacher"] = t_ms / s_ms  # teacher latency / student latency, eager CPU
+    statuses = [g["status"] for g in gates.values()]
+    failed, unknown = statuses.count("fail"), statuses.count("unknown")
+    if failed:
+        decision, why = (
+            "no-go",
+            f"{failed} gate(s) failed: {', '.join(k for k, g in gates.items() if g['status'] == 'fail')}",
+        )
+    elif unknown:
+        decision, why = (
+            "no-go",
+            f"{unknown} gate(s) unknown: {', '.join(k for k, g in gates.items() if g['status'] == 'unknown')}",
+        )
+    else:
+        decision, why = "go", "every gate passed"
+    return {
+        "decision": decision,
+        "decision_reason": why,
+        "go": int(decision == "go"),
+        "passed": statuses.count("pass"),
+        "failed": failed,
+        "unknown": unknown,
+        "gates": gates,
+        "figures": figures,
+    }

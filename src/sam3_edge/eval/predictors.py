@@ -1,0 +1,60 @@
+"""``load_predictor(spec)``: one dispatcher from a model spec to a :class:`~sam3_edge.types.Predictor`.
+
+Spec strings (written in dvc.yaml's ``evaluate`` foreach): ``teacher:<dir>`` (a teacher directory of the
+`teacher` stage, or a facebook/sam3 folder), ``student:<checkpoint>`` (a student checkpoint), ``pte:<dir or file>``
+(an export directory with ``model.pte`` + ``meta.json``, run by ``sam3_edge.deploy.runtime.PtePredictor``). Each kind imports its package only when asked for, so evaluating the student
+never imports transformers' Sam3Model and the metrics stay importable while the other packages are built.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sam3_edge.types import Predictor
+
+KINDS = ("teacher", "student", "pte")
+
+
+class PredictorUnavailable(RuntimeError):
+    """The model exists but cannot run on this host (e.g. a Core ML or QNN .pte): a recorded skip, not a crash."""
+
+
+def parse_spec(spec: str) -> tuple[str, Path]:
+    """``"kind:path"`` -> (kind, path); errors name the spec."""
+    kind, sep, path = spec.partition(":")
+    if not sep or kind not in KINDS or not path:
+        raise ValueError(f"model spec {spec!r}: expected '<kind>:<path>' with kind one of {list(KINDS)}")
+    return kind, Path(path)
+
+
+def load_predictor(spec: str, *, name: str | None = None, device: str = "cpu") -> Predictor:
+    """Build the predictor of ``spec``; ``name`` (the foreach key) replaces its ``name`` when given."""
+    kind, path = parse_spec(spec)
+    if not path.exists():
+        raise FileNotFoundError(f"model spec {spec!r}: {path} does not exist")
+    predictor: Predictor
+    if kind == "teacher":
+        from sam3_edge.teacher.load import load_teacher
+
+        predictor = load_teacher(path, device=device)
+    elif kind == "student":
+        from sam3_edge.models import StudentPredictor, load_student
+
+        model, _meta = load_student(path, device=device)
+        predictor = StudentPredictor(model, name=name or path.stem, device=device)
+    else:
+        from sam3_edge.deploy.runtime import META_NAME, PtePredictor, backend_runnable, resolve_export
+        from sam3_edge.utils import read_json
+
+        meta_file = (path if path.is_dir() else path.parent) / META_NAME
+        if meta_file.is_file() and read_json(meta_file).get("status") != "ok":  # the export stage recorded a skip
+            meta = read_json(meta_file)
+            raise PredictorUnavailable(f"model spec {spec!r}: export {meta.get('status')!r}: {meta.get('reason', '')}")
+        _pte, meta = resolve_export(path)
+        ok, why = backend_runnable(meta["backend"])
+        if not ok:
+            raise PredictorUnavailable(f"model spec {spec!r}: {why}")
+        predictor = PtePredictor(path, name=name)
+    if name:
+        predictor.name = name
+    return predictor

@@ -1,0 +1,145 @@
+"""Prompt resampler and the lightweight DETR: fusion encoder, decoder with presence token and box refinement.
+
+Follows SAM 3's detector at a small size: image tokens attend to the prompt in the encoder; object queries
+attend to the prompt and to the image in the decoder; each decoder layer refines the reference boxes; the
+class logit of a query is a dot product against the pooled prompt; a presence token answers "is the concept
+in the image at all" (final score = sigmoid(class) x sigmoid(presence)).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sam3_edge.models.layers import (
+    FFN,
+    MLP,
+    CrossAttentionBlock,
+    SelfAttentionBlock,
+    box_cxcywh_to_xyxy,
+    inverse_sigmoid,
+    sine_coord_embedding,
+)
+
+
+class PerceiverResampler(nn.Module):
+    """K learned latents cross-attend to the (text + point + box) prompt tokens.
+
+    forward: tokens [B, L, D], valid [B, L] bool -> latents [B, K, D], pooled prompt vector [B, D].
+    """
+
+    def __init__(self, *, dim: int, num_latents: int, num_heads: int, ffn_dim: int, num_layers: int) -> None:
+        super().__init__()
+        self.latents = nn.Parameter(torch.randn(num_latents, dim) * 0.02)
+        self.cross = nn.ModuleList(CrossAttentionBlock(dim=dim, num_heads=num_heads) for _ in range(num_layers))
+        self.self_attn = nn.ModuleList(SelfAttentionBlock(dim=dim, num_heads=num_heads) for _ in range(num_layers))
+        self.ffn = nn.ModuleList(FFN(dim=dim, hidden_dim=ffn_dim) for _ in range(num_layers))
+        self.norm = nn.LayerNorm(dim)
+        self.pool = nn.Linear(dim, dim)
+
+    def forward(self, tokens: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.latents[None].expand(tokens.shape[0], -1, -1)  # [B, K, D]
+        for cross, sa, ffn in zip(self.cross, self.self_attn, self.ffn, strict=True):
+            x = ffn(sa(cross(x, tokens, ctx_valid=valid)))
+        x = self.norm(x)
+        return x, self.pool(x.mean(dim=1))  # [B, K, D], [B, D]
+
+
+class DetrEncoderLayer(nn.Module):
+    def __init__(self, *, dim: int, num_heads: int, ffn_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.self_attn = SelfAttentionBlock(dim=dim, num_heads=num_heads, dropout=dropout)
+        self.cross = CrossAttentionBlock(dim=dim, num_heads=num_heads, dropout=dropout)
+        self.ffn = FFN(dim=dim, hidden_dim=ffn_dim, dropout=dropout)
+
+    def forward(self, x: torch.Tensor, pos: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
+        return self.ffn(self.cross(self.self_attn(x, pos=pos), prompt))
+
+
+class DetrEncoder(nn.Module):
+    """Image tokens [B, N, D] (+ pos [N, D]) fused with prompt latents [B, K, D] -> [B, N, D]."""
+
+    def __init__(self, *, dim: int, num_heads: int, ffn_dim: int, num_layers: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            DetrEncoderLayer(dim=dim, num_heads=num_heads, ffn_dim=ffn_dim, dropout=dropout) for _ in range(num_layers)
+        )
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor, pos: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x, pos[None], prompt)
+        return self.norm(x)
+
+
+class DetrDecoderLayer(nn.Module):
+    def __init__(self, *, dim: int, num_heads: int, ffn_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.self_attn = SelfAttentionBlock(dim=dim, num_heads=num_heads, dropout=dropout)
+        self.cross_prompt = CrossAttentionBlock(dim=dim, num_heads=num_heads, dropout=dropout)
+        self.cross_image = CrossAttentionBlock(dim=dim, num_heads=num_heads, dropout=dropout)
+        self.ffn = FFN(dim=dim, hidden_dim=ffn_dim, dropout=dropout)
+
+    def forward(
+        self, x: torch.Tensor, qpos: torch.Tensor, prompt: torch.Tensor, memory: torch.Tensor, mem_pos: torch.Tensor
+    ) -> torch.Tensor:
+        x = self.self_attn(x, pos=qpos)
+        x = self.cross_prompt(x, prompt)
+        x = self.cross_image(x, memory, pos=qpos, ctx_pos=mem_pos)
+        return self.ffn(x)
+
+
+class DetrDecoder(nn.Module):
+    """Object queries + a presence token decoded against prompt latents and image memory.
+
+    forward returns a dict: ``queries`` [B, Q, D] (last layer, normed), ``boxes`` [B, Q, 4] xyxy normalised,
+    ``class_logits`` [B, Q], ``presence_logit`` [B], ``aux_boxes`` list of [B, Q, 4] for earlier layers.
+    """
+
+    def __init__(
+        self, *, dim: int, num_heads: int, ffn_dim: int, num_layers: int, num_queries: int, dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        self.dim = dim
+        self.query_embed = nn.Parameter(torch.randn(num_queries, dim) * 0.02)
+        self.presence_token = nn.Parameter(torch.zeros(1, dim))
+        # reference boxes start spread over the image (cx, cy uniform grid-ish, w = h = 0.25), in logit space
+        ref = torch.rand(num_queries, 4, generator=torch.Generator().manual_seed(0))
+        ref[:, 2:] = 0.25
+        self.ref_logits = nn.Parameter(inverse_sigmoid(ref))
+        self.layers = nn.ModuleList(
+            DetrDecoderLayer(dim=dim, num_heads=num_heads, ffn_dim=ffn_dim, dropout=dropout) for _ in range(num_layers)
+        )
+        self.norm = nn.LayerNorm(dim)
+        self.qpos_head = MLP(in_dim=dim, hidden_dim=dim, out_dim=dim, num_layers=2)
+        self.box_head = MLP(in_dim=dim, hidden_dim=dim, out_dim=4, num_layers=3)
+        nn.init.zeros_(self.box_head.layers[-1].weight)
+        nn.init.zeros_(self.box_head.layers[-1].bias)
+        self.class_proj = nn.Linear(dim, dim)
+        self.class_bias = nn.Parameter(torch.tensor(-2.0))  # focal-style prior: few queries are objects
+        self.presence_head = MLP(in_dim=dim, hidden_dim=dim, out_dim=1, num_layers=2)
+
+    def forward(
+        self, prompt: torch.Tensor, prompt_vec: torch.Tensor, memory: torch.Tensor, mem_pos: torch.Tensor
+    ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        b = memory.shape[0]
+        x = torch.cat([self.presence_token, self.query_embed], dim=0)[None].expand(b, -1, -1)  # [B, 1+Q, D]
+        ref = self.ref_logits[None].expand(b, -1, -1)  # [B, Q, 4] logits of cxcywh
+        aux_boxes: list[torch.Tensor] = []
+        for layer in self.layers:
+            qpos = self.qpos_head(sine_coord_embedding(ref.sigmoid().detach(), self.dim))  # [B, Q, D]
+            qpos = torch.cat([qpos.new_zeros(b, 1, self.dim), qpos], dim=1)  # presence token has no position
+            x = layer(x, qpos, prompt, memory, mem_pos[None])
+            ref = ref.detach() + self.box_head(self.norm(x[:, 1:]))  # refine the box of each query
+            aux_boxes.append(box_cxcywh_to_xyxy(ref.sigmoid()))
+        x = self.norm(x)
+        queries = x[:, 1:]  # [B, Q, D]
+        class_logits = torch.einsum("bqd,bd->bq", self.class_proj(queries), prompt_vec) / self.dim**0.5
+        presence_logit = self.presence_head(x[:, 0]).squeeze(-1)  # [B]
+        return {
+            "queries": queries,
+            "boxes": aux_boxes[-1].clamp(0, 1),
+            "class_logits": class_logits + self.class_bias,
+            "presence_logit": presence_logit,
+            "aux_boxes": aux_boxes[:-1],
+        }

@@ -1,0 +1,251 @@
+"""The EfficientSAM3-style student: one ``nn.Module`` assembling encoders, resampler, DETR, masks and memory."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sam3_edge.models.config import StudentConfig
+from sam3_edge.models.detr import DetrDecoder, DetrEncoder, PerceiverResampler
+from sam3_edge.models.encoders import ImageEncoder, PromptEncoder, TextEncoder
+from sam3_edge.models.heads import MaskDecoder
+from sam3_edge.models.layers import sine_grid_embedding
+from sam3_edge.models.memory import MemoryAttention, PerceiverMemory, object_prob_on_grid
+
+# The parts whose parameter counts are reported (module attribute names).
+PARTS = (
+    "image_encoder",
+    "text_encoder",
+    "prompt_encoder",
+    "resampler",
+    "detr_encoder",
+    "detr_decoder",
+    "mask_decoder",
+    "memory_attention",
+    "memory",
+)
+VIDEO_PARTS = ("memory_attention", "memory")
+
+
+class Student(nn.Module):
+    """Promptable concept segmentation student.
+
+    Inputs (pixels of the S x S input): image [B, 3, S, S] in [0, 1]; token_ids [B, L] int64 (open_clip BPE,
+    0 = pad); points [B, P, 3] (x, y, label; label -1 = unused); box [B, 4] xyxy; box_valid [B] in {0, 1}.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: StudentConfig,
+        image_encoder_weights: str | None = None,
+        text_encoder_weights: str | None = None,
+    ) -> None:
+        super().__init__()
+        c = config
+        self.config = config
+        self.image_encoder = ImageEncoder(
+            backbone=c.backbone,
+            dim=c.dim,
+            embed_dim=c.backbone_embed_dim,
+            depth=c.backbone_depth,
+            weights=image_encoder_weights,
+        )
+        self.text_encoder = TextEncoder(
+            dim=c.dim,
+            width=c.text_width,
+            heads=c.text_heads,
+            layers=c.text_layers,
+            mlp_ratio=c.text_mlp_ratio,
+            context_length=c.context_length,
+            vocab_size=c.vocab_size,
+            weights=text_encoder_weights,
+        )
+        self.prompt_encoder = PromptEncoder(dim=c.dim, image_size=c.image_size)
+        self.resampler = PerceiverResampler(
+            dim=c.dim, num_latents=c.num_latents, num_heads=c.num_heads, ffn_dim=c.ffn_dim, num_layers=c.resampler_layers
+        )
+        self.detr_encoder = DetrEncoder(
+            dim=c.dim, num_heads=c.num_heads, ffn_dim=c.ffn_dim, num_layers=c.enc_layers, dropout=c.dropout
+        )
+        self.detr_decoder = DetrDecoder(
+            dim=c.dim,
+            num_heads=c.num_heads,
+            ffn_dim=c.ffn_dim,
+            num_layers=c.dec_layers,
+            num_queries=c.num_queries,
+            dropout=c.dropout,
+        )
+        self.mask_decoder = MaskDecoder(dim=c.dim)
+        self.memory_attention = MemoryAttention(dim=c.dim, num_heads=c.num_heads, ffn_dim=c.ffn_dim)
+        self.memory = PerceiverMemory(
+            dim=c.dim, num_latents=c.memory_latents, num_heads=c.num_heads, ffn_dim=c.ffn_dim
+        )
+
+    # ---- parts -------------------------------------------------------------------------------------------
+    def encode_text(self, token_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """token_ids [B, L] -> text tokens [B, L, D], valid [B, L] bool."""
+        return self.text_encoder(token_ids)
+
+    def encode_prompt(
+        self,
+        text_tokens: torch.Tensor,
+        text_valid: torch.Tensor,
+        points: torch.Tensor,
+        box: torch.Tensor,
+        box_valid: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> prompt latents [B, K, D], pooled prompt vector [B, D]."""
+        geo, geo_valid = self.prompt_encoder(points, box, box_valid)  # [B, P+2, D], [B, P+2]
+        tokens = torch.cat([text_tokens, geo], dim=1)
+        valid = torch.cat([text_valid, geo_valid], dim=1)
+        return self.resampler(tokens, valid)
+
+    def decode(
+        self,
+        fpn: list[torch.Tensor],
+        prompt: torch.Tensor,
+        prompt_vec: torch.Tensor,
+        memory_state: torch.Tensor | None = None,
+        memory_valid: torch.Tensor | None = None,
+    ) -> dict:
+        p2, p3, p4, _ = fpn
+        b, d, h, w = p4.shape
+        tokens = p4.flatten(2).transpose(1, 2)  # [B, N=h*w, D]
+        pos = sine_grid_embedding(h, w, d, device=p4.device, dtype=p4.dtype)  # [N, D]
+        if memory_state is not None:
+            tokens = self.memory_attention(tokens, pos, memory_state, memory_valid)
+        enc = self.detr_encoder(tokens, pos, prompt)  # [B, N, D]
+        dec = self.detr_decoder(prompt, prompt_vec, enc, pos)
+        enc_map = enc.transpose(1, 2).reshape(b, d, h, w)
+        masks, semantic, iou = self.mask_decoder(enc_map, p3, p2, dec["queries"], prompt_vec)
+        scores = dec["class_logits"].sigmoid() * dec["presence_logit"].sigmoid()[:, None]
+        return {
+            "mask_logits": masks,  # [B, Q, S/4, S/4]
+            "boxes": dec["boxes"],  # [B, Q, 4] xyxy normalised
+            "class_logits": dec["class_logits"],  # [B, Q]
+            "presence_logit": dec["presence_logit"],  # [B]
+            "scores": scores,  # [B, Q]
+            "iou_logits": iou,  # [B, Q]
+            "semantic_logits": semantic,  # [B, 1, S/4, S/4]
+            "aux_boxes": dec["aux_boxes"],
+            "queries": dec["queries"],
+            "encoder": enc,  # [B, N, D]
+            "fpn": fpn,
+        }
+
+    def forward(
+        self,
+        image: torch.Tensor,
+        token_ids: torch.Tensor,
+        points: torch.Tensor,
+        box: torch.Tensor,
+        box_valid: torch.Tensor,
+        memory_state: torch.Tensor | None = None,
+        memory_valid: torch.Tensor | None = None,
+    ) -> dict:
+        fpn = self.image_encoder(image)
+        text, text_valid = self.encode_text(token_ids)
+        prompt, prompt_vec = self.encode_prompt(text, text_valid, points, box, box_valid)
+        return self.decode(fpn, prompt, prompt_vec, memory_state, memory_valid)
+
+    def update_memory(self, out: dict, memory_state: torch.Tensor, memory_valid: torch.Tensor) -> torch.Tensor:
+        """New memory state [B, M, D] from one frame's outputs."""
+        p4 = out["fpn"][2]
+        prob = object_prob_on_grid(out["mask_logits"], out["scores"], tuple(p4.shape[-2:]))  # [B, N]
+        return self.memory(memory_state, memory_valid, out["encoder"], prob)
+
+    def init_memory(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Empty memory: state [B, M, D] zeros and valid [B] zeros (the first frame sees no memory)."""
+        c = self.config
+        w = self.memory.latents
+        return w.new_zeros(batch, c.memory_latents, c.dim), w.new_zeros(batch)
+
+    # ---- deployment --------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def reparameterize(self) -> Student:
+        """Fold RepViT re-parameterisable branches and BatchNorms (call in eval mode, before export)."""
+        self.eval()
+        self.image_encoder.reparameterize()
+        return self
+
+    fuse = reparameterize
+
+    def param_counts(self) -> dict[str, int]:
+        counts = {p: sum(t.numel() for t in getattr(self, p).parameters()) for p in PARTS}
+        counts["total"] = sum(t.numel() for t in self.parameters())
+        return counts
+
+    def example_inputs(self, batch: int = 1) -> dict[str, torch.Tensor]:
+        c = self.config
+        s = c.image_size
+        ids = torch.zeros(batch, c.context_length, dtype=torch.long)
+        ids[:, 0], ids[:, 1], ids[:, 2] = 49406, 320, 49407  # "<start> a <end>"
+        pts = torch.full((batch, c.max_points, 3), -1.0)
+        pts[:, 0] = torch.tensor([s / 2, s / 2, 1.0])
+        return {
+            "image": torch.rand(batch, 3, s, s),
+            "token_ids": ids,
+            "points": pts,
+            "box": torch.tensor([[s / 4, s / 4, 3 * s / 4, 3 * s / 4]]).repeat(batch, 1),
+            "box_valid": torch.ones(batch),
+        }
+
+    def export_programs(self, batch: int = 1) -> dict[str, tuple[nn.Module, tuple[torch.Tensor, ...]]]:
+        """Pure-tensor, static-shape programs for torch.export: ``text``, ``image`` and ``video_step``.
+
+        text:       token_ids [1, L] int64 -> text_emb [1, L, D], text_valid [1, L] float (1 = token)
+        image:      image, text_emb, text_valid, points [1, P, 3], box [1, 4], box_valid [1]
+                    -> mask_logits [1, Q, S/4, S/4], boxes [1, Q, 4], scores [1, Q], presence [1], iou [1, Q]
+        video_step: the image inputs + memory_state [1, M, D], memory_valid [1]
+                    -> mask_logits [1, Q, S/4, S/4], scores [1, Q], new_memory_state [1, M, D]
+        """
+        ex = self.example_inputs(batch)
+        text = TextProgram(self)
+        with torch.no_grad():
+            emb, valid = text(ex["token_ids"])
+        geo = (ex["points"], ex["box"], ex["box_valid"])
+        state, state_valid = self.init_memory(batch)
+        state_valid = torch.ones_like(state_valid)
+        state = torch.randn_like(state)
+        return {
+            "text": (text, (ex["token_ids"],)),
+            "image": (ImageProgram(self), (ex["image"], emb, valid, *geo)),
+            "video_step": (VideoStepProgram(self), (ex["image"], emb, valid, *geo, state, state_valid)),
+        }
+
+
+class TextProgram(nn.Module):
+    def __init__(self, student: Student) -> None:
+        super().__init__()
+        self.student = student
+
+    def forward(self, token_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        emb, valid = self.student.encode_text(token_ids)
+        return emb, valid.to(emb.dtype)
+
+
+class ImageProgram(nn.Module):
+    def __init__(self, student: Student) -> None:
+        super().__init__()
+        self.student = student
+
+    def forward(self, image, text_emb, text_valid, points, box, box_valid):
+        s = self.student
+        prompt, vec = s.encode_prompt(text_emb, text_valid > 0.5, points, box, box_valid)
+        out = s.decode(s.image_encoder(image), prompt, vec)
+        presence = out["presence_logit"].sigmoid()
+        return out["mask_logits"], out["boxes"], out["scores"], presence, out["iou_logits"].sigmoid()
+
+
+class VideoStepProgram(nn.Module):
+    def __init__(self, student: Student) -> None:
+        super().__init__()
+        self.student = student
+
+    def forward(self, frame, text_emb, text_valid, points, box, box_valid, memory_state, memory_valid):
+        s = self.student
+        prompt, vec = s.encode_prompt(text_emb, text_valid > 0.5, points, box, box_valid)
+        out = s.decode(s.image_encoder(frame), prompt, vec, memory_state, memory_valid)
+        new_state = s.update_memory(out, memory_state, memory_valid)
+        return out["mask_logits"], out["scores"], new_state

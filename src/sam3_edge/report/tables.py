@@ -1,0 +1,236 @@
+"""The report's tables, built from the metrics JSON under ``metrics/`` and the outs recorded in ``dvc.lock``
+(parsed by the stage: the library reads no yaml).
+
+Each builder returns a :class:`Table` of :class:`~sam3_edge.report.values.Cell`; a figure that is not in the
+files shows as the cell's note (``missing (stage X not run)``, ``undefined: <reason>``), never as a number.
+Where the writers' keys are listed below (``*_KEYS``) the first key present wins, so a writer that renames a
+key shows up as ``missing key ...`` in the report rather than as a wrong figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sam3_edge.report.config import ReportParams
+from sam3_edge.report.values import Cell, MetricsFile, flatten, human_bytes, to_cell
+
+# (column header, candidate keys in metrics/eval/<model>.json) -- written by sam3_edge.eval.driver
+QUALITY_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("mIoU text", ("miou.text",)),
+    ("mIoU point", ("miou.point",)),
+    ("mIoU box", ("miou.box",)),
+    ("presence F1", ("presence.f1",)),
+    ("prompt sensitivity", ("prompt_sensitivity.value", "prompt_sensitivity")),
+    ("cgF1", ("saco.cgF1",)),
+    ("J&F", ("video.J_and_F",)),
+    ("latency ms (eager)", ("latency.image_ms_median",)),
+)
+SIZE_MB_KEYS = ("size_mb", "pte_size_mb", "model_size_mb", "checkpoint_size_mb")
+SIZE_BYTES_KEYS = ("file_bytes", "size_bytes", "pte_size_bytes", "bytes")
+MIOU_KEYS = ("miou.text", "miou", "eval.miou.text")
+LATENCY_KEYS = ("image_latency_ms", "latency_ms", "latency.image_ms_median", "image_ms_median")
+FPS_KEYS = ("video_fps", "fps")
+PEAK_MEMORY_KEYS = ("peak_memory_mb", "peak_mem_mb", "memory.peak_mb")
+DELEGATED_KEYS = ("delegated_fraction", "delegation.fraction")
+MIB = 1.0 / (1024 * 1024)
+
+
+@dataclass
+class Table:
+    title: str
+    headers: list[str]
+    rows: list[list[Cell]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _eval_file(metrics_dir: Path, model: str) -> MetricsFile:
+    return MetricsFile.read(metrics_dir / "eval" / f"{model}.json", stage=f"evaluate@{model}")
+
+
+def quality_table(metrics_dir: Path, params: ReportParams) -> Table:
+    table = Table("Quality (val split)", ["model", *(h for h, _ in QUALITY_COLUMNS)])
+    for label, model in params.quality_models.items():
+        f = _eval_file(metrics_dir, model)
+        if not f.exists:  # one note for the row, not one per column
+            table.rows.append([Cell(label), Cell(None, f.problem), *[Cell(None, "-")] * (len(QUALITY_COLUMNS) - 1)])
+            continue
+        table.rows.append([Cell(label), *(f.cell(*keys) for _, keys in QUALITY_COLUMNS)])
+    table.notes.append("mIoU text = instance mIoU of text prompts on positive pairs (Hungarian matching); "
+                       "cgF1 = pmF1 x IL_MCC (SA-Co); J&F on SA-V val clips; definitions in sam3_edge.eval.")
+    return table
+
+
+def _size_cell(f: MetricsFile) -> Cell:
+    cell = f.cell(*SIZE_MB_KEYS, unit=" MB")
+    if cell.present or not f.exists:
+        return cell
+    by_bytes = f.cell(*SIZE_BYTES_KEYS, unit=" MB", scale=MIB)
+    if by_bytes.present or by_bytes.note.startswith(("skipped", "failed", "undefined")):
+        return by_bytes
+    status = f.cell("status")
+    if status.present and status.value != "ok":
+        return Cell(None, f"no file ({status.value})")
+    return Cell(None, f"missing key file_bytes in {f.path.name}")
+
+
+def _drop(base: Cell, value: Cell) -> Cell:
+    b, v = base.number(), value.number()
+    if b is None or v is None:
+        return Cell(None, "n/a (" + ("baseline " + base.text() if b is None else value.text()) + ")")
+    return Cell(b - v)
+
+
+def _status_cell(f: MetricsFile) -> Cell:
+    status = f.cell("status")
+    if not status.present:
+        return status
+    reason = f.cell("reason")
+    return Cell(f"{status.value}: {reason.value}" if reason.present and reason.value else str(status.value))
+
+
+def _exports(metrics_dir: Path) -> list[MetricsFile]:
+    return [MetricsFile.read(p, stage=f"export@{p.stem}") for p in sorted((metrics_dir / "export").glob("*.json"))]
+
+
+def quantization_table(metrics_dir: Path, params: ReportParams) -> Table:
+    table = Table("Quantization", ["variant", "model", "status", ".pte size (xnnpack)", "ratio to fp32", "mIoU text",
+                                   f"drop vs {params.baseline}"])
+    base = _eval_file(metrics_dir, params.baseline).cell(*MIOU_KEYS)
+    files = sorted((metrics_dir / "quantize").glob("*.json"))
+    if not files:
+        table.rows.append([Cell(None, "missing (stage quantize not run)"), *[Cell(None, "-")] * 6])
+        return table
+    exports = [e for e in _exports(metrics_dir) if e.exists]
+    for path in files:
+        f = MetricsFile.read(path, stage=f"quantize@{path.stem}")
+        variant = f.cell("variant")
+        v = str(variant.value) if variant.present else path.stem
+        model = f.cell("model")
+        same = [e for e in exports if e.raw("variant") == (True, v) and e.raw("model") == (True, model.value)]
+        same.sort(key=lambda e: (e.raw("backend") != (True, "xnnpack"), e.raw("status") != (True, "ok"), str(e.path)))
+        size = _size_cell(same[0]) if same else Cell(None, "missing (stage export not run)")
+        ratio = same[0].cell("size.ratio_to_fp32") if same else Cell(None, "-")
+        miou = f.cell(*MIOU_KEYS)
+        if not miou.present and v in params.quantized:
+            miou = _eval_file(metrics_dir, params.quantized[v]).cell(*MIOU_KEYS)
+        elif not miou.present:
+            miou = Cell(None, f"not evaluated (add {v} to report.quantized)")
+        table.rows.append([Cell(v), model, _status_cell(f), size, ratio, miou, _drop(base, miou)])
+    table.notes.append(f"drop = mIoU({params.baseline}) - mIoU(variant), both read from metrics/eval/*.json; "
+                       "size = the variant's .pte (xnnpack when exported) from metrics/export/*.json.")
+    return table
+
+
+def _benchmark_cell(bench: MetricsFile, prefixes: list[str], keys: tuple[str, ...]) -> Cell:
+    if not bench.exists:
+        return Cell(None, bench.problem)
+    return bench.cell(*[f"{p}.{k}" for p in prefixes for k in keys])
+
+
+def deployment_table(metrics_dir: Path) -> Table:
+    table = Table("Deployment (ExecuTorch)", ["backend", "model", "variant", "status", ".pte size", "latency ms",
+                                              "FPS", "peak memory MB", "delegated fraction"])
+    bench = MetricsFile.read(metrics_dir / "benchmark.json", stage="benchmark")
+    exports = _exports(metrics_dir)
+    if not exports:
+        table.rows.append([Cell(None, "missing (stage export not run)"), *[Cell(None, "-")] * 8])
+        return table
+    for f in exports:
+        stem_backend, _, stem_variant = f.path.stem.partition("_")
+        b = str(f.raw("backend")[1]) if f.raw("backend")[0] else stem_backend
+        v = str(f.raw("variant")[1]) if f.raw("variant")[0] else stem_variant
+        model = f.cell("model")
+        m = str(model.value) if model.present else ""
+        prefixes = [f"{m}.{v}.{b}", f"{v}.{b}", f"{b}.{v}", f"{b}_{v}", f.path.stem]
+        row = [Cell(b), model, Cell(v), _status_cell(f), _size_cell(f)]
+        for keys in (LATENCY_KEYS, FPS_KEYS, PEAK_MEMORY_KEYS, DELEGATED_KEYS):
+            cell = f.cell(*keys)
+            if not cell.present and not cell.note.startswith(("skipped", "undefined", "failed")):
+                cell = _benchmark_cell(bench, prefixes, keys)
+            row.append(cell)
+        table.rows.append(row)
+    table.notes.append("latency / FPS / peak memory are measured by the benchmark stage with the ExecuTorch runtime "
+                       "on this machine's CPU; a backend that cannot run here shows its status and reason.")
+    return table
+
+
+def gates_table(metrics_dir: Path) -> Table:
+    """metrics/gates.json of sam3_edge.eval.gates: {decision, decision_reason, gates: {name: {value?, threshold,
+    comparison, status: pass|fail|unknown, reason?}}}."""
+    table = Table("Go / No-Go gates", ["gate", "value", "threshold", "verdict"])
+    f = MetricsFile.read(metrics_dir / "gates.json", stage="gates")
+    if not f.exists:
+        table.rows.append([Cell(None, f.problem), *[Cell(None, "-")] * 3])
+        return table
+    gates = f.data.get("gates") if isinstance(f.data, dict) else None
+    if not isinstance(gates, dict) or not gates:
+        table.rows.append([Cell(None, "no gate entries in gates.json"), *[Cell(None, "-")] * 3])
+        return table
+    for name, gate in gates.items():
+        gate = gate if isinstance(gate, dict) else {}
+        value = to_cell(gate["value"]) if "value" in gate else Cell(None, gate.get("reason") or "missing key value")
+        thr = gate.get("threshold")
+        thr_cell = Cell(f"{gate.get('comparison', '')} {thr}".strip()) if thr is not None else Cell(None, "missing key threshold")
+        status = gate.get("status")
+        verdict = {"pass": Cell("GO"), "fail": Cell("NO-GO")}.get(status, Cell(None, f"{status or 'missing status'}"
+                                                                          + (f": {gate['reason']}" if gate.get("reason") else "")))
+        table.rows.append([Cell(name), value, thr_cell, verdict])
+    decision = f.cell("decision")
+    if decision.present:
+        why = f.cell("decision_reason")
+        table.notes.append(f"Decision: **{str(decision.value).upper()}**" + (f" ({why.value})" if why.present else "")
+                           + f", read from {f.path.name}.")
+    return table
+
+
+def artifacts_table(lock: dict[str, Any] | None, root: Path) -> Table:
+    """``lock`` is the parsed ``dvc.lock`` (the stage reads the yaml), ``None`` when there is none yet."""
+    table = Table("Artifacts (dvc.lock outs)", ["stage", "path", "size", "files", "on disk"])
+    if lock is None:
+        table.rows.append([Cell(None, "missing (no dvc.lock: run dvc repro)"), *[Cell(None, "-")] * 4])
+        return table
+    for stage, entry in sorted((lock.get("stages") or {}).items()):
+        for out in entry.get("outs") or []:
+            size = out.get("size")
+            table.rows.append([
+                Cell(stage), Cell(out.get("path", "?")),
+                Cell(human_bytes(size)) if isinstance(size, int) else Cell(None, "size not recorded"),
+                Cell(out.get("nfiles", 1)), Cell((root / out.get("path", "")).exists()),
+            ])
+    total = sum(out.get("size") or 0 for e in (lock.get("stages") or {}).values() for out in e.get("outs") or [])
+    table.notes.append(f"{len(table.rows)} outs, {human_bytes(total)} in all (sizes as recorded in dvc.lock).")
+    return table
+
+
+def stage_metrics_tables(metrics_dir: Path, *, max_entries: int = 40) -> list[Table]:
+    """Every metrics JSON file as a key/value table (numbers and status strings), so no stage goes unseen."""
+    tables = []
+    for path in sorted(metrics_dir.rglob("*.json")):
+        rel = path.relative_to(metrics_dir)
+        f = MetricsFile.read(path, stage=str(rel))
+        table = Table(f"metrics/{rel}", ["key", "value"])
+        if not f.exists:
+            table.rows.append([Cell(None, f.problem), Cell(None, "-")])
+        else:
+            leaves = [(k, v) for k, v in flatten(f.data) if not isinstance(v, str) or len(v) < 200]
+            for key, value in leaves[:max_entries]:
+                cell = to_cell(value) if not isinstance(value, list) else Cell(str(value))
+                table.rows.append([Cell(key or "(value)"), cell])
+            if len(leaves) > max_entries:
+                table.notes.append(f"{len(leaves) - max_entries} more entries in the file.")
+        tables.append(table)
+    return tables
+
+
+def report_tables(metrics_dir: str | Path, params: ReportParams, *, lock: dict[str, Any] | None,
+                  root: str | Path = ".") -> dict[str, list[Table]]:
+    """All sections of the report: {"main": [Table, ...], "appendix": [Table, ...]}."""
+    metrics_dir = Path(metrics_dir)
+    return {
+        "main": [quality_table(metrics_dir, params), quantization_table(metrics_dir, params),
+                 deployment_table(metrics_dir), gates_table(metrics_dir),
+                 artifacts_table(lock, Path(root))],
+        "appendix": stage_metrics_tables(metrics_dir),
+    }

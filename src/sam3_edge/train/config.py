@@ -1,0 +1,133 @@
+"""Params of the student training stages: ``distill_phase1``, ``distill_phase2``, ``distill_video``,
+``finetune_saco`` and ``qat`` (one section each; the architecture lives in the ``student`` section)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sam3_edge.config import check
+from sam3_edge.train.losses import LossWeights
+
+IMAGE_PARTS = (
+    "image_encoder",
+    "text_encoder",
+    "prompt_encoder",
+    "resampler",
+    "detr_encoder",
+    "detr_decoder",
+    "mask_decoder",
+)
+
+
+@dataclass(frozen=True)
+class OptimParams:
+    """Shared loop knobs. ``steps`` counts optimizer steps; a global batch is ``batch_size`` x world size."""
+
+    steps: int = 100
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 10
+    grad_clip: float = 1.0
+    checkpoint_every: int = 50  # steps between resume checkpoints (a killed run redoes at most this many)
+    log_every: int = 10
+    seed: int = 0
+    mask_size: int = 32  # masks are compared at this side (GT and teacher masks are resized to it)
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "checkpoint_every", "log_every", "mask_size"):
+            check(getattr(self, name) > 0, name, "must be > 0")
+        check(self.lr > 0, "lr", "must be > 0")
+        check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
+        check(self.warmup_steps >= 0, "warmup_steps", "must be >= 0")
+        check(self.grad_clip >= 0, "grad_clip", "must be >= 0 (0 = no clipping)")
+
+
+def _check_mix(mix: dict[str, float]) -> None:
+    check(set(mix) <= {"text", "point", "box"}, "prompt_mix", f"keys must be text, point, box, got {sorted(mix)}")
+    check(all(v >= 0 for v in mix.values()) and sum(mix.values()) > 0, "prompt_mix", "weights >= 0, positive sum")
+
+
+@dataclass(frozen=True)
+class Phase1Params:
+    """Feature alignment: student FPN / encoder features (through 1x1 adapters) vs the teacher's cached ones."""
+
+    optim: OptimParams = field(default_factory=OptimParams)
+    prompt_mix: dict[str, float] = field(default_factory=lambda: {"text": 0.5, "point": 0.25, "box": 0.25})
+    fpn_weight: float = 1.0
+    encoder_weight: float = 1.0
+    gt_weight: float = 0.0  # optional GT set loss already in phase 1 (0 = pure feature alignment)
+    loss: LossWeights = field(default_factory=LossWeights)
+
+    def __post_init__(self) -> None:
+        _check_mix(self.prompt_mix)
+        for name in ("fpn_weight", "encoder_weight", "gt_weight"):
+            check(getattr(self, name) >= 0, name, "must be >= 0")
+
+
+@dataclass(frozen=True)
+class Phase2Params:
+    """Output refinement: masks/boxes/class/presence vs teacher outputs (logit distillation) and the GT."""
+
+    optim: OptimParams = field(default_factory=OptimParams)
+    prompt_mix: dict[str, float] = field(default_factory=lambda: {"text": 0.3, "point": 0.35, "box": 0.35})
+    gt_weight: float = 1.0
+    distill_weight: float = 1.0
+    feature_weight: float = 0.1  # keep the phase-1 alignment as a regulariser
+    teacher_score_threshold: float = 0.5  # teacher queries above this are distillation targets
+    temperature: float = 1.0
+    loss: LossWeights = field(default_factory=LossWeights)
+
+    def __post_init__(self) -> None:
+        _check_mix(self.prompt_mix)
+        for name in ("gt_weight", "distill_weight", "feature_weight"):
+            check(getattr(self, name) >= 0, name, "must be >= 0")
+        check(0 < self.teacher_score_threshold < 1, "teacher_score_threshold", "must be in (0, 1)")
+        check(self.temperature > 0, "temperature", "must be > 0")
+
+
+@dataclass(frozen=True)
+class VideoParams:
+    """Memory training on clips: only ``memory_attention`` and ``memory`` train (tested)."""
+
+    optim: OptimParams = field(default_factory=OptimParams)
+    clip_frames: int = 4  # consecutive cached frames per training clip
+    prompt_kind: str = "point"  # prompt on the first frame: point (the masklet) or text (its phrase, if known)
+    feature_weight: float = 0.1  # memory-conditioned encoder tokens vs the teacher's frames_fpn
+    loss: LossWeights = field(default_factory=LossWeights)
+
+    def __post_init__(self) -> None:
+        check(self.clip_frames >= 2, "clip_frames", "needs >= 2 frames (one prompted, one tracked)")
+        check(self.prompt_kind in ("point", "text"), "prompt_kind", "must be point or text")
+        check(self.feature_weight >= 0, "feature_weight", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class FinetuneParams:
+    """SA-Co fine-tune on the concepts train split (text prompts, negatives through the presence loss)."""
+
+    optim: OptimParams = field(default_factory=OptimParams)
+    trainable: tuple[str, ...] = IMAGE_PARTS
+    max_pairs: int = 0  # 0 = every train pair
+    loss: LossWeights = field(default_factory=LossWeights)
+
+    def __post_init__(self) -> None:
+        bad = sorted(set(self.trainable) - set(IMAGE_PARTS) - {"memory_attention", "memory"})
+        check(not bad and len(self.trainable) > 0, "trainable", f"unknown parts {bad}; known: {IMAGE_PARTS}")
+        check(self.max_pairs >= 0, "max_pairs", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class QatParams:
+    """torchao QAT (``QATConfig`` prepare -> train -> convert), an optional stage with its own checkpoint."""
+
+    enabled: bool = True
+    scheme: str = "8da4w"  # int8 dynamic activations + int4 weights (XNNPACK) or "int8" weight-only
+    group_size: int = 32
+    optim: OptimParams = field(default_factory=OptimParams)
+    max_pairs: int = 0
+    loss: LossWeights = field(default_factory=LossWeights)
+
+    def __post_init__(self) -> None:
+        check(self.scheme in ("8da4w", "int8"), "scheme", "must be 8da4w or int8")
+        check(self.group_size > 0, "group_size", "must be > 0")

@@ -1,0 +1,106 @@
+"""Distillation-only losses (pure functions): feature alignment and teacher-logit distillation.
+
+The set-prediction losses shared with the teacher (dice, BCE, box, GIoU, class, presence, ...) live in
+``train/losses.py``; these add what only a student needs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from sam3_edge.train.losses import pairwise_dice_cost
+from sam3_edge.train.matcher import match_instances
+
+
+def feature_alignment_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """MSE between channel-normalised features, the student resized to the teacher's grid.
+
+    student: [B, C, h_s, w_s] (already projected to the teacher's C by an adapter); teacher: [B, C, h_t, w_t]
+    -> scalar. Layer-normalising each position over channels makes the loss independent of feature scale.
+    """
+    if student.shape[-2:] != teacher.shape[-2:]:
+        student = F.interpolate(student, size=teacher.shape[-2:], mode="bilinear", align_corners=False)
+    s = F.layer_norm(student.movedim(1, -1), (student.shape[1],))
+    t = F.layer_norm(teacher.movedim(1, -1).to(s.dtype), (teacher.shape[1],))
+    return F.mse_loss(s, t)
+
+
+def tokens_to_map(tokens: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """[B, L, D] tokens of a square grid -> [B, D, h, w] (h = w = sqrt(L) unless ``size`` is given)."""
+    b, length, d = tokens.shape
+    if size is None:
+        side = int(round(length**0.5))
+        if side * side != length:
+            raise ValueError(f"{length} tokens are not a square grid; pass size=")
+        size = (side, side)
+    return tokens.transpose(1, 2).reshape(b, d, *size)
+
+
+def soft_mask_distill_loss(student: torch.Tensor, teacher: torch.Tensor, *, temperature: float = 1.0) -> torch.Tensor:
+    """BCE of student mask logits against the teacher's soft masks. student, teacher: [N, h, w] -> [N]."""
+    target = (teacher.to(student.dtype) / temperature).sigmoid()
+    loss = F.binary_cross_entropy_with_logits(student / temperature, target, reduction="none")
+    return loss.flatten(1).mean(-1)
+
+
+def soft_logit_distill_loss(student: torch.Tensor, teacher: torch.Tensor, *, temperature: float = 1.0) -> torch.Tensor:
+    """Elementwise BCE against sigmoid(teacher / T) (class and presence logits). [...] -> [...]."""
+    target = (teacher.to(student.dtype) / temperature).sigmoid()
+    return F.binary_cross_entropy_with_logits(student / temperature, target, reduction="none")
+
+
+def output_distill_loss(
+    *,
+    mask_logits: torch.Tensor,
+    boxes: torch.Tensor,
+    class_logits: torch.Tensor,
+    presence_logits: torch.Tensor,
+    teacher_mask_logits: torch.Tensor,
+    teacher_boxes: torch.Tensor,
+    teacher_class_logits: torch.Tensor,
+    teacher_presence_logits: torch.Tensor,
+    score_threshold: float = 0.5,
+    temperature: float = 1.0,
+    matcher: str = "hungarian",
+) -> dict[str, torch.Tensor]:
+    """Logit distillation of a batch: student queries are matched to the teacher's confident queries.
+
+    Student: mask_logits [B, Q, h, w], boxes [B, Q, 4], class_logits [B, Q], presence_logits [B].
+    Teacher: mask_logits [B, T, h, w] (same h, w), boxes [B, T, 4], class_logits [B, T], presence [B].
+    Teacher queries with sigmoid(class) x sigmoid(presence) >= ``score_threshold`` are targets; each is
+    matched (dice cost on masks) to one student query which learns its soft mask, box and class logit; every
+    other student query learns class 0. Presence is distilled for every sample. Returns unweighted means
+    ``kd_mask``, ``kd_box``, ``kd_class``, ``kd_presence``.
+    """
+    bsz = mask_logits.shape[0]
+    pm, tm, pb, tb = [], [], [], []
+    cls_terms = []
+    for b in range(bsz):
+        t_score = teacher_class_logits[b].float().sigmoid() * teacher_presence_logits[b].float().sigmoid()
+        keep = torch.nonzero(t_score >= score_threshold).flatten()
+        cls_target = torch.zeros_like(class_logits[b])
+        if len(keep):
+            with torch.no_grad():
+                cost = pairwise_dice_cost(mask_logits[b].float(), (teacher_mask_logits[b, keep] > 0).float())
+            p_idx, t_idx = match_instances(cost, method=matcher)
+            t_idx = keep[t_idx]
+            pm.append(mask_logits[b, p_idx])
+            tm.append(teacher_mask_logits[b, t_idx])
+            pb.append(boxes[b, p_idx])
+            tb.append(teacher_boxes[b, t_idx])
+            cls_target[p_idx] = teacher_class_logits[b, t_idx].to(cls_target.dtype)
+            student_cls = class_logits[b]
+            target_prob = torch.zeros_like(student_cls)
+            target_prob[p_idx] = (teacher_class_logits[b, t_idx].float() / temperature).sigmoid()
+            cls_terms.append(F.binary_cross_entropy_with_logits(student_cls / temperature, target_prob).reshape(1))
+    zero = mask_logits.sum() * 0.0
+    out = {
+        "kd_mask": soft_mask_distill_loss(torch.cat(pm), torch.cat(tm), temperature=temperature).mean() if pm else zero,
+        "kd_box": (torch.cat(pb) - torch.cat(tb).to(boxes.dtype)).abs().sum(-1).mean() if pb else zero,
+        "kd_class": torch.cat(cls_terms).mean() if cls_terms else zero,
+        "kd_presence": soft_logit_distill_loss(
+            presence_logits, teacher_presence_logits, temperature=temperature
+        ).mean(),
+    }
+    return out

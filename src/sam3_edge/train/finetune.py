@@ -1,0 +1,163 @@
+"""SA-Co fine-tune (text prompts, negatives through the presence loss) and the optional QAT stage (torchao)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from sam3_edge.models.encoders import build_tokenizer
+from sam3_edge.models.student import Student
+from sam3_edge.train.config import FinetuneParams, OptimParams, QatParams
+from sam3_edge.train.distributed import DistInfo
+from sam3_edge.train.losses import LossWeights
+from sam3_edge.train.loop import FINAL, run_loop
+from sam3_edge.train.phases import _init_student, gt_loss, student_forward
+from sam3_edge.types import Prompt
+
+LOG = logging.getLogger(__name__)
+
+
+class PairBatches:
+    """Deterministic per-step batches of SA-Co pairs (text prompt = the noun phrase; negatives kept)."""
+
+    def __init__(self, index_file: str | Path, *, image_size: int, mask_size: int, max_pairs: int, seed: int) -> None:
+        from sam3_edge.data.datasets import ConceptDataset
+
+        self.dataset = ConceptDataset(index_file, image_size=image_size, mask_size=mask_size)
+        self.n = len(self.dataset) if not max_pairs else min(max_pairs, len(self.dataset))
+        if self.n == 0:
+            raise ValueError(f"{index_file}: no concept pairs to fine-tune on")
+        self.seed = seed
+        self.negatives = sum(1 for p in self.dataset.pairs[: self.n] if p.negative)
+
+    def __call__(self, step: int, batch_size: int, rank: int, world_size: int) -> dict[str, Any]:
+        rng = np.random.default_rng([self.seed, step])
+        picks = rng.choice(self.n, size=batch_size * world_size)[rank::world_size]
+        items = [self.dataset[int(i)] for i in picks]
+        return {
+            "image": torch.stack([it["image"] for it in items]),
+            "prompts": [Prompt(kind="text", text=it["text"]) for it in items],
+            "gt_masks": [it["masks"] for it in items],
+            "gt_boxes": [it["boxes"] for it in items],
+        }
+
+
+def _gt_loss_fn(weights: LossWeights, mask_size: int, tokenizer):
+    def loss_fn(model: Student, extra: nn.ModuleDict, batch: dict) -> dict[str, torch.Tensor]:
+        out = student_forward(model, batch["image"], batch["prompts"], tokenizer)
+        return gt_loss(out, batch, weights, mask_size)
+
+    return loss_fn
+
+
+def _train_on_pairs(stage: str, student: Student, index_file, optim: OptimParams, weights: LossWeights,
+                    trainable: tuple[str, ...], max_pairs: int, **loop_kwargs) -> tuple[Any, PairBatches]:
+    data = PairBatches(index_file, image_size=student.config.image_size, mask_size=optim.mask_size,
+                       max_pairs=max_pairs, seed=optim.seed)
+    tokenizer = build_tokenizer(student.config.context_length)
+    result = run_loop(
+        stage=stage,
+        student=student,
+        trainable=trainable,
+        loss_fn=_gt_loss_fn(weights, optim.mask_size, tokenizer),
+        batch_fn=lambda step, rank, world: data(step, optim.batch_size, rank, world),
+        optim=optim,
+        **loop_kwargs,
+    )
+    return result, data
+
+
+def _metrics(result, data: PairBatches) -> dict[str, Any]:
+    return {
+        "steps": result.steps,
+        "resumed_from_step": result.resumed_from,
+        "final_losses": result.final_losses,
+        "samples_per_s": result.samples_per_s,
+        "wall_s": result.wall_s,
+        "data_s_per_step": result.data_s_per_step,
+        "compute_s_per_step": result.compute_s_per_step,
+        "pairs": data.n,
+        "negative_pairs": data.negatives,
+    }
+
+
+def finetune_saco(student: Student, index_file: str | Path, params: FinetuneParams, *, out_dir: str | Path,
+                  params_hash: str, init_from: str | Path | None = None, dist: DistInfo | None = None,
+                  on_log=None, stop_after: int | None = None) -> dict[str, Any]:
+    """Fine-tune ``params.trainable`` parts on the SA-Co train pairs with the GT set criterion."""
+    _init_student(student, init_from)
+    result, data = _train_on_pairs("finetune_saco", student, index_file, params.optim, params.loss, params.trainable,
+                                   params.max_pairs, out_dir=out_dir, params_hash=params_hash, dist=dist,
+                                   on_log=on_log, stop_after=stop_after)
+    return _metrics(result, data)
+
+
+def _qat_base_config(params: QatParams):
+    from torchao.quantization import Int8DynamicActivationIntxWeightConfig, Int8WeightOnlyConfig
+    from torchao.quantization.granularity import PerGroup
+
+    if params.scheme == "8da4w":
+        return Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int4, weight_granularity=PerGroup(params.group_size))
+    return Int8WeightOnlyConfig()
+
+
+def qat_filter(group_size: int):
+    """Linear layers torchao can fake-quantize: in_features divisible by the group; not MHA's out_proj (the
+    open_clip text tower's ``nn.MultiheadAttention`` reads that weight directly)."""
+
+    def keep(module: nn.Module, fqn: str) -> bool:
+        return isinstance(module, nn.Linear) and module.in_features % group_size == 0 and not fqn.endswith("out_proj")
+
+    return keep
+
+
+def qat(student: Student, index_file: str | Path, params: QatParams, *, out_dir: str | Path, params_hash: str,
+        init_from: str | Path, dist: DistInfo | None = None, on_log=None) -> dict[str, Any]:
+    """torchao ``QATConfig`` prepare -> train (fake-quant) -> convert; saves the QAT-trained float weights.
+
+    The checkpoint holds plain float weights (same keys as the student) trained under fake quantization, so
+    the deploy stage quantizes them with the same scheme. Convert is run here to check it works and to record
+    how far the converted model's outputs are from the fake-quantized ones.
+    """
+    from torchao.quantization import quantize_
+    from torchao.quantization.qat import QATConfig
+
+    from sam3_edge.train.checkpoint import save_checkpoint
+
+    _init_student(student, init_from)
+    if not params.enabled:
+        return {"status": "skipped", "reason": "qat.enabled is false"}
+    base = _qat_base_config(params)
+    keep = qat_filter(params.group_size)
+    wrapped = [n for n, m in student.named_modules() if keep(m, n)]
+    quantize_(student, QATConfig(base, step="prepare"), filter_fn=keep)
+    trainable = ("image_encoder", "text_encoder", "prompt_encoder", "resampler", "detr_encoder", "detr_decoder",
+                 "mask_decoder")
+    result, data = _train_on_pairs("qat", student, index_file, params.optim, params.loss, trainable,
+                                   params.max_pairs, out_dir=Path(out_dir) / "train", params_hash=params_hash,
+                                   dist=dist, on_log=on_log)
+    float_student = Student(config=student.config)
+    float_student.load_state_dict(student.state_dict(), strict=True)
+    metrics = _metrics(result, data)
+    ex = student.example_inputs(1)
+    student.eval()
+    with torch.no_grad():
+        fake = student(**ex)["mask_logits"]
+        quantize_(student, QATConfig(base, step="convert"), filter_fn=keep)
+        quantized = student(**ex)["mask_logits"]
+    converted = sum(1 for m in student.modules() if isinstance(m, nn.Linear) and type(m.weight.data) is not torch.Tensor)
+    metrics.update(scheme=params.scheme, group_size=params.group_size, fake_quantized_linears=len(wrapped),
+                   converted_linears=converted,
+                   convert_max_abs_diff=float((fake - quantized).abs().max()),
+                   fake_quant_mask_logit_abs_mean=float(fake.abs().mean()))
+    if dist is None or dist.is_main:
+        save_checkpoint(Path(out_dir) / FINAL, model=float_student, model_config=student.config.to_json(),
+                        step=result.steps, epoch=0, params_hash=params_hash, stage="qat",
+                        meta={"qat_scheme": params.scheme, "group_size": params.group_size,
+                              "quantized_modules": wrapped})
+    return metrics

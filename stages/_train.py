@@ -1,0 +1,60 @@
+"""Shared plumbing of the student training stages: params, student, torchrun, dvclive curves, metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from _common import load
+
+from sam3_edge.config import params_hash
+from sam3_edge.models import StudentParams, build_student
+from sam3_edge.train.distributed import DistInfo, init_distributed, shutdown_distributed
+from sam3_edge.utils import write_json
+
+LOG = logging.getLogger("sam3_edge.stages")
+
+
+def add_common_args(p) -> None:
+    p.add_argument("--out", required=True, help="out: checkpoint directory (last.safetensors, final.safetensors)")
+    p.add_argument("--metrics", required=True, help="out: metrics/train/<stage>.json")
+    p.add_argument("--live", required=True, help="out: dvclive directory of the training curves")
+
+
+def setup(params_file: str, section: str) -> tuple[StudentParams, Any, str, DistInfo]:
+    """Load ``student`` + the stage section; the params hash of both decides whether a checkpoint resumes."""
+    student_params = load(params_file, "student")
+    stage_params = load(params_file, section)
+    digest = params_hash({"student": student_params, section: stage_params})
+    return student_params, stage_params, digest, init_distributed()
+
+
+@contextlib.contextmanager
+def curves(live_dir: str, dist: DistInfo) -> Iterator[Any]:
+    """Yield ``on_log(step, {name: value})`` writing dvclive curves (rank 0 only; resumes an earlier run)."""
+    if not dist.is_main:
+        yield None
+        return
+    from dvclive import Live
+
+    with Live(dir=live_dir, resume=True, save_dvc_exp=False, dvcyaml=None, report=None) as live:
+
+        def on_log(step: int, row: dict[str, float]) -> None:
+            live.step = step
+            for name, value in row.items():
+                live.log_metric(name, value)
+            live.next_step()
+
+        yield on_log
+
+
+def finish(metrics_file: str, metrics: dict[str, Any], dist: DistInfo) -> None:
+    if dist.is_main:
+        write_json(metrics_file, {**metrics, "world_size": dist.world_size})
+        LOG.info("metrics written to %s", metrics_file)
+    shutdown_distributed(dist)
+
+
+__all__ = ["add_common_args", "build_student", "curves", "finish", "setup"]

@@ -1,0 +1,31 @@
+"""Stage `cache_teacher`: teacher outputs + FPN features of K prompts per train image, sharded and verified.
+
+Scale out with `torchrun --nproc_per_node=N stages/cache_teacher.py ...` (gloo; shards split by rank).
+"""
+
+from __future__ import annotations
+
+from _common import load, parser
+
+from sam3_edge.cache.distributed import rank_context
+from sam3_edge.cache.run import cache_teacher
+from sam3_edge.utils import write_json
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--teacher", required=True, help="teacher directory (models/teacher)")
+    p.add_argument("--index", required=True, help="data/index/concepts_train.json")
+    p.add_argument("--out", required=True, help="cache/teacher/train")
+    p.add_argument("--metrics", required=True, help="metrics/cache.json")
+    args = p.parse_args()
+    params = load(args.params, "cache")
+    with rank_context() as (rank, world, barrier):
+        metrics = cache_teacher(teacher_dir=args.teacher, index_file=args.index, out_dir=args.out, params=params,
+                                rank=rank, world_size=world, barrier=barrier)
+        if rank == 0:
+            write_json(args.metrics, metrics)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""Stage `distill_phase1`: align student features with the cached teacher features (teacher never loaded)."""
+
+from __future__ import annotations
+
+from _common import parser
+from _train import add_common_args, build_student, curves, finish, setup
+
+from sam3_edge.cache import open_cache
+from sam3_edge.train.phases import distill_phase1
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--cache", required=True, help="dep: teacher cache directory (cache/teacher/train)")
+    add_common_args(p)
+    args = p.parse_args()
+    student_params, params, digest, dist = setup(args.params, "distill_phase1")
+    student = build_student(student_params)
+    with curves(args.live, dist) as on_log:
+        metrics = distill_phase1(
+            student, open_cache(args.cache), params, out_dir=args.out, params_hash=digest, dist=dist, on_log=on_log
+        )
+    finish(args.metrics, metrics, dist)
+
+
+if __name__ == "__main__":
+    main()

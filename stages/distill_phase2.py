@@ -1,0 +1,35 @@
+"""Stage `distill_phase2`: output refinement from the cached teacher outputs + GT (teacher never loaded)."""
+
+from __future__ import annotations
+
+from _common import parser
+from _train import add_common_args, build_student, curves, finish, setup
+
+from sam3_edge.cache import open_cache
+from sam3_edge.train.phases import distill_phase2
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--cache", required=True, help="dep: teacher cache directory (cache/teacher/train)")
+    p.add_argument("--init", required=True, help="dep: phase-1 final checkpoint")
+    add_common_args(p)
+    args = p.parse_args()
+    student_params, params, digest, dist = setup(args.params, "distill_phase2")
+    student = build_student(student_params)
+    with curves(args.live, dist) as on_log:
+        metrics = distill_phase2(
+            student,
+            open_cache(args.cache),
+            params,
+            out_dir=args.out,
+            params_hash=digest,
+            init_from=args.init,
+            dist=dist,
+            on_log=on_log,
+        )
+    finish(args.metrics, metrics, dist)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Stage `gates`: Go/No-Go from the evaluation and benchmark metrics; a missed gate never fails the stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from _common import load, parser
+
+from sam3_edge.eval.gates import evaluate_gates
+from sam3_edge.utils import LOG, read_json, write_json
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--eval-dir", required=True, help="metrics/eval (reads <teacher>.json and <student>.json)")
+    p.add_argument("--benchmark", required=True, help="deploy benchmark metrics json (may not exist yet)")
+    p.add_argument("--out", required=True, help="out: metrics/gates.json")
+    args = p.parse_args()
+    params = load(args.params, "gates")
+    eval_metrics = {}
+    for name in (params.teacher, params.student):
+        path = Path(args.eval_dir) / f"{name}.json"
+        if path.exists():
+            eval_metrics[name] = read_json(path)
+        else:
+            LOG.warning("gates: %s not found; its gates are unknown", path)
+    benchmark, reason = None, ""
+    if Path(args.benchmark).exists():
+        benchmark = read_json(args.benchmark)
+    else:
+        reason = f"{args.benchmark} not found (no benchmark stage output yet)"
+    out = evaluate_gates(params, eval_metrics=eval_metrics, benchmark=benchmark, benchmark_reason=reason)
+    write_json(args.out, out)
+    LOG.info("gates: %s (%s)", out["decision"].upper(), out["decision_reason"])
+
+
+if __name__ == "__main__":
+    main()

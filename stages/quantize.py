@@ -1,0 +1,40 @@
+"""Stage `quantize@<variant>` / `quantize_real@<variant>`: student -> one variant's torch.export programs."""
+
+from __future__ import annotations
+
+from _common import load, parser
+
+from sam3_edge.deploy.pipeline import run_quantize
+from sam3_edge.deploy.report import stage_metrics
+from sam3_edge.utils import LOG, write_json
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--model", required=True, help="model name in paths and metrics (student | real)")
+    p.add_argument("--variant", required=True, help="fp32 | fp16 | int8 | 8da4w | qat")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="dep: trained student checkpoint")
+    src.add_argument("--real-size", action="store_true", help="random weights of quantize.real_size_variant")
+    p.add_argument("--qat-checkpoint", help="dep (may be absent: recorded skip): the student's QAT checkpoint")
+    p.add_argument("--val-index", required=True, help="dep: data/index/concepts_val.json (calibration, parity)")
+    p.add_argument("--out", required=True, help="out: folder of <program>.pt2 + inputs.safetensors + meta.json")
+    p.add_argument("--metrics", required=True, help="out: metrics/quantize/<model>_<variant>.json")
+    args = p.parse_args()
+    params = load(args.params, "quantize")
+    meta = run_quantize(
+        args.out,
+        model=args.model,
+        variant=args.variant,
+        params=params,
+        checkpoint=args.checkpoint,
+        random_variant=params.real_size_variant if args.real_size else None,
+        qat_checkpoint=args.qat_checkpoint,
+        val_index=args.val_index,
+    )
+    write_json(args.metrics, stage_metrics(meta))
+    LOG.info("quantize %s/%s: %s", args.model, args.variant, meta["status"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pycocotools.mask as mask_utils
+import pytest
+from eval_fakes import ColourOracle, PromptIgnoring, RandomMasks, VideoOracle, concept_split, moving_square_video
+from scipy.optimize import linear_sum_assignment
+
+from sam3_edge.eval.config import EvaluateParams
+from sam3_edge.eval.driver import evaluate_samples
+
+PARAMS = EvaluateParams(batch_size=3, latency_warmup=1, latency_runs=2)
+
+
+def _numbers(tree, prefix=""):
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            yield from _numbers(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+def test_perfect_predictions_score_one_everywhere(tmp_path):
+    m = evaluate_samples(
+        VideoOracle(), concepts=concept_split(), params=PARAMS, videos=[moving_square_video()], predictions_dir=tmp_path
+    )
+    assert m["counts"]["pairs"] == 9 and m["counts"]["negative_pairs"] == 4
+    for key in ("text", "text_semantic", "point", "box"):
+        assert m["miou"][key] == pytest.approx(1.0), key
+    for key in ("precision", "recall", "f1"):
+        assert m["presence"][key] == pytest.approx(1.0), key
+    for key in ("pmF1", "IL_MCC", "cgF1", "pmF1_iou75"):
+        assert m["saco"][key] == pytest.approx(1.0), key
+    assert m["prompt_sensitivity"]["value"] == pytest.approx(1.0) and m["prompt_sensitivity"]["comparisons"] > 0
+    assert m["video"]["J_and_F"] == pytest.approx(1.0) and m["video"]["objects"] == 2
+    assert m["latency"]["image_ms_median"] > 0 and m["latency"]["runs"] == 2
+    assert m["skips"] == {}
+    text = json.loads((tmp_path / "text.json").read_text())
+    assert {"image_id", "segmentation", "bbox", "score", "category_id"} <= set(text[0])
+    assert sorted((tmp_path).glob("*.json")) == [tmp_path / f"{k}.json" for k in ("box", "point", "text")]
+    json.dumps(m)  # serialisable
+    assert all(isinstance(v, (int, float, str)) for _, v in _numbers(m))
+
+
+def test_all_negative_split_reports_undefined_not_zero():
+    m = evaluate_samples(ColourOracle(), concepts=concept_split(positives=False), params=PARAMS, latency=False)
+    assert m["counts"]["positive_pairs"] == 0 if "positive_pairs" in m["counts"] else True
+    for section, key in [
+        ("miou", "text"),
+        ("presence", "f1"),
+        ("presence", "recall"),
+        ("saco", "cgF1"),
+        ("saco", "IL_MCC"),
+        ("saco", "pmF1"),
+        ("miou", "point"),
+    ]:
+        value = m[section][key]
+        assert isinstance(value, dict) and value["status"] == "undefined" and value["reason"], (section, key)
+    assert m["video"]["status"] == "skipped"
+
+
+def test_positive_only_split_has_no_presence_f1():
+    m = evaluate_samples(ColourOracle(), concepts=concept_split(negatives=False), params=PARAMS, latency=False)
+    assert m["miou"]["text"] == pytest.approx(1.0)
+    assert "no negative" in m["presence"]["f1"]["reason"] and "no negative" in m["saco"]["cgF1"]["reason"]
+
+
+def test_prompt_ignoring_model_has_zero_sensitivity():
+    m = evaluate_samples(PromptIgnoring(), concepts=concept_split(), params=PARAMS, latency=False)
+    assert m["prompt_sensitivity"]["value"] == pytest.approx(0.0, abs=1e-12)
+    assert m["prompt_sensitivity"]["comparisons"] > 0
+    assert m["presence"]["precision"] < 1.0  # it claims every phrase is present
+
+
+def test_random_masks_match_pycocotools_recomputation(tmp_path):
+    samples = concept_split(kinds=())
+    m = evaluate_samples(RandomMasks(), concepts=samples, params=PARAMS, predictions_dir=tmp_path, latency=False)
+    results = json.loads((tmp_path / "text.json").read_text())
+    ious = []
+    for s in samples:
+        if not len(s.gt_masks):
+            continue
+        dets = [r["segmentation"] for r in results if r["image_id"] == s.pair_id and r["score"] >= 0.5]
+        gts = mask_utils.encode(np.asfortranarray(s.gt_masks.transpose(1, 2, 0).astype(np.uint8)))
+        matched = np.zeros(len(s.gt_masks))
+        if dets:
+            iou = mask_utils.iou(dets, gts, [0] * len(s.gt_masks))
+            r, c = linear_sum_assignment(-iou)
+            matched[c] = iou[r, c]
+        ious.extend(matched)
+    assert 0 < m["miou"]["text"] < 1
+    assert m["miou"]["text"] == pytest.approx(float(np.mean(ious)), abs=1e-9)
+
+
+def test_predictor_without_video_path_is_skipped_with_reason():
+    m = evaluate_samples(
+        ColourOracle(), concepts=concept_split(kinds=()), params=PARAMS, videos=[moving_square_video()], latency=False
+    )
+    assert m["video"]["status"] == "skipped" and "predict_video" in m["video"]["reason"]
+    assert "point" in m["miou"] and not isinstance(m["miou"]["point"], float)  # asked for, but no prompts given

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from sam3_edge.config import ParamsError, from_dict
+from sam3_edge.eval.config import EvaluateParams, GatesParams
+from sam3_edge.eval.gates import evaluate_gates, lookup
+
+
+def _eval(miou: float, *, sensitivity: float = 0.6, f1: float | dict = 0.9, latency: float = 10.0) -> dict:
+    return {
+        "miou": {"text": miou, "point": miou, "box": miou},
+        "prompt_sensitivity": {"value": sensitivity},
+        "presence": {"f1": f1},
+        "latency": {"image_ms_median": latency},
+    }
+
+
+BENCH = {
+    "summary": {
+        "int8": {
+            "xnnpack": {
+                "size_mb": 12.0,
+                "image_latency_ms": 40.0,
+                "video_fps": 25.0,
+                "peak_memory_mb": 300.0,
+                "delegated_fraction": 0.95,
+            }
+        }
+    }
+}
+
+
+def test_all_gates_pass_is_go():
+    out = evaluate_gates(
+        GatesParams(), eval_metrics={"teacher": _eval(0.8, latency=100.0), "student": _eval(0.72)}, benchmark=BENCH
+    )
+    assert out["decision"] == "go" and out["go"] == 1 and out["failed"] == 0 and out["unknown"] == 0
+    assert out["gates"]["miou_ratio_text"]["value"] == pytest.approx(0.9)
+    assert out["figures"]["speedup_student_over_teacher"] == pytest.approx(10.0)
+
+
+def test_missed_gate_is_no_go_and_threshold_matters():
+    metrics = {"teacher": _eval(0.8), "student": _eval(0.6)}  # ratio 0.75
+    out = evaluate_gates(GatesParams(), eval_metrics=metrics, benchmark=BENCH)
+    assert out["decision"] == "no-go" and out["gates"]["miou_ratio_box"]["status"] == "fail"
+    assert "miou_ratio_text" in out["decision_reason"]
+    relaxed = evaluate_gates(GatesParams(min_miou_ratio=0.7), eval_metrics=metrics, benchmark=BENCH)
+    assert relaxed["decision"] == "go"
+
+
+def test_missing_figures_are_unknown_not_pass():
+    undefined = {"status": "undefined", "reason": "split has no negative pairs"}
+    out = evaluate_gates(
+        GatesParams(),
+        eval_metrics={"teacher": _eval(0.8), "student": _eval(0.8, f1=undefined)},
+        benchmark=None,
+        benchmark_reason="metrics/benchmark.json not found",
+    )
+    assert out["gates"]["presence_f1"]["status"] == "unknown" and "no negative" in out["gates"]["presence_f1"]["reason"]
+    assert out["gates"]["pte_size_mb"]["status"] == "unknown" and "not found" in out["gates"]["pte_size_mb"]["reason"]
+    assert "value" not in out["gates"]["pte_size_mb"] and out["decision"] == "no-go"
+    no_student = evaluate_gates(GatesParams(), eval_metrics={"teacher": _eval(0.8)}, benchmark=BENCH)
+    assert no_student["gates"]["miou_ratio_text"]["status"] == "unknown"
+    assert "no evaluation metrics for model 'student'" in no_student["gates"]["miou_ratio_text"]["reason"]
+    zero_teacher = evaluate_gates(
+        GatesParams(), eval_metrics={"teacher": _eval(0.0), "student": _eval(0.5)}, benchmark=BENCH
+    )
+    assert zero_teacher["gates"]["miou_ratio_text"]["status"] == "unknown"
+
+
+def test_budget_comparisons_are_strict():
+    bench = {
+        "summary": {"int8": {"xnnpack": {**BENCH["summary"]["int8"]["xnnpack"], "size_mb": 50.0, "video_fps": 15.0}}}
+    }
+    out = evaluate_gates(GatesParams(), eval_metrics={"teacher": _eval(0.8), "student": _eval(0.8)}, benchmark=bench)
+    assert out["gates"]["pte_size_mb"]["status"] == "fail" and out["gates"]["video_fps"]["status"] == "fail"
+
+
+def test_lookup():
+    assert lookup({"a": {"b": 2}}, "a.b") == (2.0, "")
+    assert lookup({"a": {}}, "a.b")[0] is None
+    assert "not a number" in lookup({"a": "x"}, "a")[1]
+
+
+def test_params_are_strict():
+    with pytest.raises(ParamsError, match="unknown key gates.min_miou_ration"):
+        from_dict(GatesParams, {"min_miou_ration": 0.8}, prefix="gates")
+    with pytest.raises(ParamsError, match="benchmark_keys"):
+        from_dict(GatesParams, {"benchmark_keys": {"size": "a.b"}}, prefix="gates")
+    with pytest.raises(ParamsError, match="score_threshold"):
+        from_dict(EvaluateParams, {"score_threshold": 1.5}, prefix="evaluate")
+    with pytest.raises(ParamsError, match="prompt_kinds"):
+        from_dict(EvaluateParams, {"prompt_kinds": ["text", "scribble"]}, prefix="evaluate")
+    assert dataclasses.asdict(from_dict(EvaluateParams, {}))["batch_size"] == 8

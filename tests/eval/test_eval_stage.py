@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from eval_fakes import SIZE, VideoOracle, concept_split, moving_square_video, write_index
+
+from sam3_edge.eval.config import EvaluateParams
+from sam3_edge.eval.driver import evaluate_predictor
+from sam3_edge.eval.predictors import load_predictor, parse_spec
+from sam3_edge.eval.samples import Skips, video_samples
+
+ROOT = Path(__file__).resolve().parents[2]
+PARAMS = EvaluateParams(batch_size=4, latency_warmup=1, latency_runs=2)
+
+
+@pytest.fixture
+def split(tmp_path):
+    return write_index(tmp_path / "data", concept_split(), moving_square_video())
+
+
+def test_evaluate_predictor_on_index_files(split, tmp_path):
+    m = evaluate_predictor(
+        VideoOracle(),
+        concept_index=split["concepts"],
+        image_index=split["images"],
+        video_index=split["videos"],
+        params=PARAMS,
+        predictions_dir=tmp_path / "pred",
+    )
+    assert m["model"] == "video_oracle" and m["skips"] == {}
+    assert m["miou"]["text"] == pytest.approx(1.0) and m["presence"]["f1"] == pytest.approx(1.0)
+    assert m["sa1b_miou"]["point"] == pytest.approx(1.0) and m["sa1b_miou"]["box"] == pytest.approx(1.0)
+    assert m["counts"]["sa1b_point_prompts"] == 7  # 3 + 3 + 1 instances (cap 4 per image)
+    assert m["video"]["objects"] == 2 and m["video"]["J_and_F"] > 0.8  # h264 blurs the colours a little
+    names = sorted(p.name for p in (tmp_path / "pred").iterdir())
+    assert names == ["box.json", "point.json", "sa1b_box.json", "sa1b_point.json", "text.json"]
+
+
+def test_video_loader_decodes_masklets(split):
+    skips = Skips()
+    (clip,) = list(video_samples(split["videos"], max_videos=0, skips=skips))
+    ref = moving_square_video()
+    assert clip.frames.shape == (9, SIZE, SIZE, 3) and not skips.counts
+    for ours, theirs in zip(clip.objects, ref.objects, strict=True):
+        assert sorted(ours.masks) == sorted(theirs.masks)
+        for t in ours.masks:
+            np.testing.assert_array_equal(ours.masks[t], theirs.masks[t])
+
+
+def test_parse_spec_and_missing_model(tmp_path):
+    assert parse_spec("student:models/s.ckpt") == ("student", Path("models/s.ckpt"))
+    with pytest.raises(ValueError, match="expected '<kind>:<path>'"):
+        parse_spec("models/s.ckpt")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_predictor(f"student:{tmp_path}/nope.ckpt")
+
+
+def _tiny_student_checkpoint(path: Path) -> None:
+    from sam3_edge.models import VARIANTS, build_student
+    from sam3_edge.train.checkpoint import save_checkpoint
+
+    config = dataclasses.replace(VARIANTS["tiny"], image_size=64)
+    model = build_student(config, seed=0)
+    save_checkpoint(path, model=model, model_config=config.to_json(), step=0, epoch=0, params_hash="test", stage="test")
+
+
+@pytest.mark.slow  # two interpreter start-ups importing torch + the student (~15-30 s on 2 shared cores)
+def test_evaluate_and_gates_stages_smoke(split, tmp_path):
+    ckpt = tmp_path / "student.ckpt"
+    _tiny_student_checkpoint(ckpt)
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "evaluate:\n  batch_size: 4\n  latency_warmup: 1\n  latency_runs: 2\n  max_videos: 1\n"
+        "gates:\n  teacher: student\n  student: student2\n"
+    )
+    metrics = tmp_path / "metrics" / "eval"
+    cmd = [
+        sys.executable,
+        "stages/evaluate.py",
+        "--params",
+        str(params),
+        "--model",
+        "student",
+        "--spec",
+        f"student:{ckpt}",
+        "--concept-index",
+        str(split["concepts"]),
+        "--image-index",
+        str(split["images"]),
+        "--video-index",
+        str(split["videos"]),
+        "--metrics",
+        str(metrics / "student.json"),
+        "--predictions",
+        str(tmp_path / "pred" / "student"),
+    ]
+    subprocess.run(cmd, cwd=ROOT, check=True, env={"SAM3_EDGE_QUIET": "1", "PATH": "/usr/bin:/bin"})
+    m = json.loads((metrics / "student.json").read_text())
+    assert m["model"] == "student" and m["counts"]["pairs"] == 9
+    assert m["video"]["status"] == "skipped" and "predict_video" in m["video"]["reason"]
+    assert isinstance(m["miou"]["text"], float) and m["latency"]["image_ms_median"] > 0
+    assert (tmp_path / "pred" / "student" / "text.json").exists()
+    # the gates stage compares two evaluations: a copy named student2 stands in for the second model
+    (metrics / "student2.json").write_text(json.dumps({**m, "model": "student2"}))
+    out = tmp_path / "metrics" / "gates.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "stages/gates.py",
+            "--params",
+            str(params),
+            "--eval-dir",
+            str(metrics),
+            "--benchmark",
+            str(tmp_path / "missing.json"),
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        check=True,
+    )
+    gates = json.loads(out.read_text())
+    assert gates["decision"] == "no-go" and gates["gates"]["pte_size_mb"]["status"] == "unknown"
+    assert gates["figures"]["speedup_student_over_teacher"] > 0

@@ -1,0 +1,132 @@
+"""The report reads the real writers' schemas: eval metrics come from the evaluation driver run on fakes, gates
+from the gates function; export/quantize files follow sam3_edge.deploy.pipeline's meta."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from report_fakes import SCENES, ColourOracle, PromptIgnoring, scene
+
+from sam3_edge.eval.config import EvaluateParams, GatesParams
+from sam3_edge.eval.driver import evaluate_samples
+from sam3_edge.eval.gates import evaluate_gates
+from sam3_edge.eval.samples import ConceptSample, prompt_from_mask
+from sam3_edge.report.build import write_report
+from sam3_edge.report.config import ReportParams
+from sam3_edge.report.render import RESULTS_END, RESULTS_START
+from sam3_edge.report.tables import deployment_table, gates_table, quality_table, quantization_table, report_tables
+from sam3_edge.utils import write_json
+
+PARAMS = ReportParams(quality_models={"teacher": "teacher", "student": "student", "student + video": "student_video"},
+                      quantized={"int8": "pte_int8"})
+
+
+def _samples() -> list[ConceptSample]:
+    out = []
+    for i, rects in enumerate(SCENES):
+        image, masks = scene(rects)
+        for colour in ("red", "blue", "green"):
+            gt = masks.get(colour, np.zeros((0, *image.shape[:2]), bool))
+            prompts = tuple((prompt_from_mask(gt[0], k, image_size=48, text=f"{colour} square"), 0)
+                            for k in ("point", "box")) if len(gt) else ()
+            out.append(ConceptSample(pair_id=len(out), image_key=f"s{i}", text=f"{colour} square", image=image,
+                                     gt_masks=gt, geometric_prompts=prompts))
+    return out
+
+
+@pytest.fixture(scope="module")
+def metrics_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("metrics")
+    params = EvaluateParams(batch_size=4)
+    evals = {"teacher": evaluate_samples(ColourOracle(), concepts=_samples(), params=params, latency=False),
+             "student": evaluate_samples(PromptIgnoring(), concepts=_samples(), params=params, latency=False)}
+    evals["pte_int8"] = evals["student"] | {"miou": {"text": evals["student"]["miou"]["text"] - 0.125}}
+    for name, m in evals.items():
+        write_json(root / "eval" / f"{name}.json", m)
+    write_json(root / "gates.json", evaluate_gates(GatesParams(), eval_metrics=evals, benchmark=None,
+                                                   benchmark_reason="benchmark stage not run"))
+    write_json(root / "quantize" / "int8.json", {"model": "student", "variant": "int8", "status": "ok", "reason": ""})
+    write_json(root / "quantize" / "qat.json", {"model": "student", "variant": "qat", "status": "skipped",
+                                                "reason": "QAT checkpoint not present"})
+    write_json(root / "export" / "xnnpack_int8.json", {
+        "backend": "xnnpack", "model": "student", "variant": "int8", "status": "ok", "reason": "",
+        "file_bytes": 3 * 1024 * 1024, "size": {"ratio_to_fp32": 0.3}, "delegated_fraction": 0.97})
+    write_json(root / "export" / "coreml_int8.json", {
+        "backend": "coreml", "model": "student", "variant": "int8", "status": "skipped",
+        "reason": "the Core ML delegate needs an Apple OS"})
+    write_json(root / "benchmark.json", {"int8": {"xnnpack": {"image_latency_ms": 12.5, "video_fps": 31.0,
+                                                              "peak_memory_mb": 210.0}}})
+    return root
+
+
+def test_quality_rows_are_the_json_figures(metrics_dir):
+    table = quality_table(metrics_dir, PARAMS)
+    teacher = json.loads((metrics_dir / "eval" / "teacher.json").read_text())
+    row = table.rows[0]
+    assert row[1].value == teacher["miou"]["text"] == 1.0  # the oracle is perfect on the fakes
+    assert row[4].value == teacher["presence"]["f1"]
+    assert row[5].value == teacher["prompt_sensitivity"]["value"]
+    assert row[6].value == teacher["saco"]["cgF1"]
+    assert row[7].text() == "skipped: no video index given"  # the driver's own reason, not a number
+    student_video = table.rows[2]
+    assert student_video[1].text() == "missing (stage evaluate@student_video not run)"
+
+
+def test_quantization_drop_and_skips(metrics_dir):
+    rows = {r[0].value: r for r in quantization_table(metrics_dir, PARAMS).rows}
+    student = json.loads((metrics_dir / "eval" / "student.json").read_text())["miou"]["text"]
+    int8 = rows["int8"]
+    assert int8[3].value == pytest.approx(3.0) and int8[4].value == 0.3
+    assert int8[5].value == pytest.approx(student - 0.125)
+    assert int8[6].value == pytest.approx(0.125)
+    assert rows["qat"][2].text() == "skipped: QAT checkpoint not present"
+    assert rows["qat"][5].value is None and rows["qat"][6].value is None
+
+
+def test_deployment_reads_export_and_benchmark(metrics_dir):
+    rows = {r[0].value: r for r in deployment_table(metrics_dir).rows}
+    x = rows["xnnpack"]
+    assert [c.value for c in x[3:]] == ["ok", pytest.approx(3.0), 12.5, 31.0, 210.0, 0.97]
+    c = rows["coreml"]
+    assert c[3].text() == "skipped: the Core ML delegate needs an Apple OS"
+    assert all(cell.value is None for cell in c[4:])
+
+
+def test_gates_verdicts_come_from_gates_json(metrics_dir):
+    table = gates_table(metrics_dir)
+    rows = {r[0].value: r for r in table.rows}
+    assert rows["miou_ratio_text"][3].value in ("GO", "NO-GO")
+    assert rows["pte_size_mb"][3].text().startswith("unknown: benchmark stage not run")
+    assert any("Decision: **NO-GO**" in n for n in table.notes)
+
+
+def test_everything_missing_never_crashes(tmp_path):
+    sections = report_tables(tmp_path / "none", PARAMS, lock=None)
+    cells = [c for t in sections["main"] for r in t.rows for c in r]
+    assert not any(c.number() is not None for c in cells)  # no figure made up
+    texts = {c.text() for c in cells}
+    assert "missing (stage quantize not run)" in texts and "missing (stage gates not run)" in texts
+    assert "missing (no dvc.lock: run dvc repro)" in texts
+
+
+def test_write_report_end_to_end(metrics_dir, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{RESULTS_START}\n{RESULTS_END}\n")
+    lock = {"schema": "2.0", "stages": {"data": {"outs": [{"path": "data/index", "size": 2048, "nfiles": 3}]}}}
+    (tmp_path / "data" / "index").mkdir(parents=True)
+    written = write_report(metrics_dir, PARAMS, lock=lock, out_dir=tmp_path / "reports",
+                           plots_dir=tmp_path / "reports" / "plots", gallery=tmp_path / "reports" / "visual_qa" / "index.html",
+                           readme=readme, root=tmp_path)
+    md = (tmp_path / "reports" / "report.md").read_text()
+    assert "| data | data/index | 2.0 KiB | 3 | yes |" in md
+    assert "Visual QA gallery (missing: stage visual_qa not run)](visual_qa/index.html)" in md
+    assert "### metrics/gates.json" in md  # the appendix lists every metrics file
+    assert "### Quality (val split)" in readme.read_text()
+    variants = json.loads((tmp_path / "reports" / "plots" / "variants.json").read_text())
+    assert variants == [{"variant": "int8@xnnpack", "backend": "xnnpack", "size_mb": pytest.approx(3.0),
+                         "latency_ms": 12.5, "fps": 31.0, "miou": pytest.approx(variants[0]["miou"])}]
+    presence = json.loads((tmp_path / "reports" / "plots" / "presence.json").read_text())
+    assert [p["model"] for p in presence] == ["teacher", "student"]
+    assert len(written) == 5
