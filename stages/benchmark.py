@@ -21,7 +21,10 @@ def main() -> None:
     metrics = run_benchmark(
         quantized_root=args.quantized,
         pte_root=args.pte,
-        sources={"student": {"checkpoint": args.checkpoint}, "real": {"random_variant": quantize.real_size_variant, "seed": quantize.seed}},
+        sources={
+            "student": {"checkpoint": args.checkpoint},
+            "real": {"random_variant": quantize.real_size_variant, "seed": quantize.seed},
+        },
         params=params,
         video_index=args.video_index,
     )

@@ -18,8 +18,15 @@ def main() -> None:
     args = p.parse_args()
     params = load(args.params, "cache")
     with rank_context() as (rank, world, barrier):
-        metrics = cache_teacher_video(teacher_dir=args.teacher, index_file=args.index, out_dir=args.out,
-                                      params=params, rank=rank, world_size=world, barrier=barrier)
+        metrics = cache_teacher_video(
+            teacher_dir=args.teacher,
+            index_file=args.index,
+            out_dir=args.out,
+            params=params,
+            rank=rank,
+            world_size=world,
+            barrier=barrier,
+        )
         if rank == 0:
             write_json(args.metrics, metrics)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from _common import parser
-from _train import add_common_args, build_student, curves, finish, setup
+from _train import add_common_args, build_student, curves, finish, setup, speedup
 
 from sam3_edge.cache import open_cache
 from sam3_edge.train.phases import distill_phase1
@@ -12,6 +12,7 @@ from sam3_edge.train.phases import distill_phase1
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--cache", required=True, help="dep: teacher cache directory (cache/teacher/train)")
+    p.add_argument("--teacher", help="dep: teacher directory, loaded only AFTER training to time it online")
     add_common_args(p)
     args = p.parse_args()
     student_params, params, digest, dist = setup(args.params, "distill_phase1")
@@ -20,6 +21,10 @@ def main() -> None:
         metrics = distill_phase1(
             student, open_cache(args.cache), params, out_dir=args.out, params_hash=digest, dist=dist, on_log=on_log
         )
+    o = params.optim
+    metrics["speedup_vs_online_teacher"] = speedup(
+        args.teacher, args.cache, metrics, o.batch_size, o.seed, params.prompt_mix, dist
+    )
     finish(args.metrics, metrics, dist)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from _common import parser
-from _train import add_common_args, build_student, curves, finish, setup
+from _train import add_common_args, build_student, curves, finish, setup, speedup
 
 from sam3_edge.cache import open_cache
 from sam3_edge.train.phases import distill_phase2
@@ -13,6 +13,7 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--cache", required=True, help="dep: teacher cache directory (cache/teacher/train)")
     p.add_argument("--init", required=True, help="dep: phase-1 final checkpoint")
+    p.add_argument("--teacher", help="dep: teacher directory, loaded only AFTER training to time it online")
     add_common_args(p)
     args = p.parse_args()
     student_params, params, digest, dist = setup(args.params, "distill_phase2")
@@ -28,6 +29,10 @@ def main() -> None:
             dist=dist,
             on_log=on_log,
         )
+    o = params.optim
+    metrics["speedup_vs_online_teacher"] = speedup(
+        args.teacher, args.cache, metrics, o.batch_size, o.seed, params.prompt_mix, dist
+    )
     finish(args.metrics, metrics, dist)
 
 

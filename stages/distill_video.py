@@ -18,8 +18,16 @@ def main() -> None:
     student_params, params, digest, dist = setup(args.params, "distill_video")
     student = build_student(student_params)
     with curves(args.live, dist) as on_log:
-        metrics = distill_video(student, open_cache(args.cache), params, out_dir=args.out, params_hash=digest,
-                                init_from=args.init, dist=dist, on_log=on_log)
+        metrics = distill_video(
+            student,
+            open_cache(args.cache),
+            params,
+            out_dir=args.out,
+            params_hash=digest,
+            init_from=args.init,
+            dist=dist,
+            on_log=on_log,
+        )
     finish(args.metrics, metrics, dist)
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 import torch
 from _common import load, parser
 
+import sam3_edge
+from sam3_edge.config import params_hash
 from sam3_edge.eval.driver import evaluate_predictor
-from sam3_edge.eval.predictors import PredictorUnavailable, load_predictor
+from sam3_edge.eval.predictors import PredictorUnavailable, fingerprint, load_predictor, parse_spec
 from sam3_edge.utils import LOG, write_json
 
 
@@ -34,6 +37,11 @@ def main() -> None:
         return
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"evaluate@{args.model}: cannot load the model: {err}")
+    # a killed run resumes from <predictions>/.partial when model, params, data and code are all unchanged
+    inputs = [parse_spec(args.spec)[1], args.concept_index, args.image_index, args.video_index]
+    inputs.append(Path(sam3_edge.__file__).parent)
+    key = params_hash({"spec": args.spec, "params": params, "inputs": fingerprint([i for i in inputs if i])})
+    partial = Path(args.predictions) / ".partial"
     metrics = evaluate_predictor(
         predictor,
         concept_index=args.concept_index,
@@ -41,9 +49,12 @@ def main() -> None:
         video_index=args.video_index,
         params=params,
         predictions_dir=args.predictions,
+        resume_dir=partial,
+        resume_key=key,
     )
     metrics["model"] = args.model
     write_json(args.metrics, metrics)
+    shutil.rmtree(partial, ignore_errors=True)
     LOG.info(
         "evaluate@%s: mIoU %s, presence F1 %s, cgF1 %s, sensitivity %s",
         args.model,

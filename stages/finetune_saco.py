@@ -17,8 +17,16 @@ def main() -> None:
     student_params, params, digest, dist = setup(args.params, "finetune_saco")
     student = build_student(student_params)
     with curves(args.live, dist) as on_log:
-        metrics = finetune_saco(student, args.index, params, out_dir=args.out, params_hash=digest,
-                                init_from=args.init, dist=dist, on_log=on_log)
+        metrics = finetune_saco(
+            student,
+            args.index,
+            params,
+            out_dir=args.out,
+            params_hash=digest,
+            init_from=args.init,
+            dist=dist,
+            on_log=on_log,
+        )
     finish(args.metrics, metrics, dist)
 
 

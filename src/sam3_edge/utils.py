@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 LOG = logging.getLogger("sam3_edge")
+# atomic_path's temporary files: ".<final name>.<8 random chars from mkstemp>.tmp", next to the final file
+_TEMP_RE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+class InsufficientSpaceError(OSError):
+    """Not enough free disk space for what a stage is about to write (message names the folder and sizes)."""
+
+
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -31,10 +47,40 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp (and some writers) make 0600 files; use the umask
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temps(directory: str | Path) -> list[Path]:
+    """Delete the temporary files a killed process left in ``directory`` (SIGKILL skips atomic_path's cleanup).
+
+    Only call this for a folder the caller writes alone (a stage's own output folder, before it starts): a live
+    writer's temporary file would be removed under it. Returns the removed paths (not recursive).
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    stale = sorted(p for p in directory.iterdir() if p.is_file() and _TEMP_RE.match(p.name))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    if stale:
+        LOG.warning("%s: removed %d temporary file(s) left by a killed run", directory, len(stale))
+    return stale
+
+
+def ensure_free_space(directory: str | Path, needed_bytes: int, *, margin: float, what: str, hint: str = "") -> None:
+    """Raise :class:`InsufficientSpaceError` before writing when ``directory``'s filesystem lacks needed x margin."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(directory).free
+    if needed_bytes * margin > free:
+        raise InsufficientSpaceError(
+            f"{directory}: not enough disk space for {what}: need about {needed_bytes * margin / 1e9:.3f} GB "
+            f"({needed_bytes / 1e9:.3f} GB x margin {margin}), {free / 1e9:.3f} GB free." + (f" {hint}" if hint else "")
+        )
 
 
 def write_json(path: str | Path, data: Any, *, indent: int = 2) -> None:

@@ -22,14 +22,21 @@ PARAMS = CacheParams(prompts_per_image=2, images_per_shard=3, batch_size=2)
 def _build(inputs, out, params=PARAMS, **kw):
     index_dir, teacher_dir = inputs
     adapter = load_teacher(teacher_dir, fpn_levels=params.levels)
-    return cache_build.build_image_cache(adapter, teacher_id=teacher_id(teacher_dir),
-                                         index_file=index_dir / "concepts_train.json", out_dir=out, params=params, **kw)
+    return cache_build.build_image_cache(
+        adapter,
+        teacher_id=teacher_id(teacher_dir),
+        index_file=index_dir / "concepts_train.json",
+        out_dir=out,
+        params=params,
+        **kw,
+    )
 
 
 def test_cache_contents_match_the_contract(cache_inputs, tmp_path):
     index_dir, teacher_dir = cache_inputs
-    metrics = cache_teacher(teacher_dir=teacher_dir, index_file=index_dir / "concepts_train.json",
-                            out_dir=tmp_path / "c", params=PARAMS)
+    metrics = cache_teacher(
+        teacher_dir=teacher_dir, index_file=index_dir / "concepts_train.json", out_dir=tmp_path / "c", params=PARAMS
+    )
     cache = open_cache(tmp_path / "c")
     assert metrics["samples"] == len(cache) == 8 * 2 and metrics["images"] == 8 and metrics["shards"] == 3
     assert cache.verify() == 3 and cache.manifest["complete"] is True

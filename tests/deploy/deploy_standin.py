@@ -7,7 +7,7 @@ from torch import nn
 
 
 class StandInText(nn.Module):
-    def __init__(self, vocab: int = 512, dim: int = 64) -> None:
+    def __init__(self, vocab: int = 1024, dim: int = 64) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab, dim)
         self.proj = nn.Linear(dim, dim)
@@ -58,7 +58,7 @@ def standin_programs(size: int = 32, length: int = 8, seed: int = 0):
     torch.manual_seed(seed)
     text, image = StandInText().eval(), StandInImage().eval()
     video = StandInVideo(image).eval()
-    ids = torch.randint(1, 512, (1, length))
+    ids = torch.randint(1, 1024, (1, length))
     with torch.no_grad():
         emb, valid = text(ids)
     state, state_valid = torch.randn(1, 4, 64), torch.ones(1)
@@ -70,7 +70,7 @@ def standin_programs(size: int = 32, length: int = 8, seed: int = 0):
     g = torch.Generator().manual_seed(seed + 1)
     calibration = {"text": [], "image": [], "video_step": []}
     for _ in range(4):
-        ids = torch.randint(1, 512, (1, length), generator=g)
+        ids = torch.randint(1, 1024, (1, length), generator=g)
         with torch.no_grad():
             emb, valid = text(ids)
         img = torch.rand(1, 3, size, size, generator=g)

@@ -42,17 +42,23 @@ def test_variants_keep_the_float_io_and_quantize_weights(standin, standin_varian
     assert (ref[0] - got[0]).abs().max().item() < tol
 
 
-def test_sensitive_layers_stay_float_and_unknown_names_fail(standin):
+@pytest.mark.slow
+def test_sensitive_layers_stay_float(standin):
     programs, calibration = standin
     eps, _ = build_variant("int8", programs, calibration, sensitive=("trunk",), embedding_bits=0)
-    ops = [str(n.target) for n in eps["image"].graph.nodes if n.op == "call_function"]
     convs = [n for n in eps["image"].graph.nodes if n.op == "call_function" and "conv" in str(n.target)]
-    assert convs and all("dequant" not in str(c.args[1].target) for c in convs if hasattr(c.args[1], "target"))
+    assert convs and all("dequant" not in str(getattr(c.args[1], "target", "")) for c in convs)
+    ops = [str(n.target) for n in eps["image"].graph.nodes if n.op == "call_function"]
     assert any("dequantize_per_channel" in op for op in ops)  # the linears are still quantized
-    eps4, rep = build_variant("8da4w", programs, calibration, sensitive=("head",), group_size=32)
-    assert any(k.endswith("image:head") and v == "sensitive" for k, v in rep["linears_kept_float"].items())
+    _, rep = build_variant("8da4w", programs, calibration, sensitive=("head",), group_size=32)
+    assert rep["linears_kept_float"]["image:head"] == "sensitive"
+
+
+def test_unknown_sensitive_layer_is_an_error(standin):
+    programs, calibration = standin
+    text_only = {"text": programs["text"]}
     with pytest.raises(ValueError, match=r"sensitive_layers \['no_such_layer'\]"):
-        build_variant("8da4w", programs, calibration, sensitive=("no_such_layer",))
+        build_variant("8da4w", text_only, calibration, sensitive=("no_such_layer",))
 
 
 def test_int8_without_calibration_is_an_error(standin):

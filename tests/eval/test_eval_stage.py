@@ -44,13 +44,52 @@ def test_evaluate_predictor_on_index_files(split, tmp_path):
 
 def test_video_loader_decodes_masklets(split):
     skips = Skips()
-    (clip,) = list(video_samples(split["videos"], max_videos=0, skips=skips))
+    from sam3_edge.data.datasets import load_video_records
+
+    (clip,) = list(video_samples(split["videos"], load_video_records(split["videos"]), skips=skips))
     ref = moving_square_video()
     assert clip.frames.shape == (9, SIZE, SIZE, 3) and not skips.counts
     for ours, theirs in zip(clip.objects, ref.objects, strict=True):
         assert sorted(ours.masks) == sorted(theirs.masks)
         for t in ours.masks:
             np.testing.assert_array_equal(ours.masks[t], theirs.masks[t])
+
+
+class _Killed(RuntimeError):
+    pass
+
+
+class _CountingOracle(VideoOracle):
+    """Counts predict calls; raises after ``fail_after`` calls (a killed run)."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.calls = 0
+        self.fail_after = fail_after
+
+    def predict(self, images, prompts):
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise _Killed("killed")
+        return super().predict(images, prompts)
+
+
+def test_killed_evaluation_resumes_from_saved_chunks(split, tmp_path):
+    params = dataclasses.replace(PARAMS, chunk_size=2, batch_size=1)
+    kw = dict(concept_index=split["concepts"], image_index=split["images"], params=params, latency=False)
+    reference = evaluate_predictor(_CountingOracle(), **kw)
+    resume = tmp_path / "partial"
+    with pytest.raises(_Killed):
+        evaluate_predictor(_CountingOracle(fail_after=10), **kw, resume_dir=resume, resume_key="k1")
+    assert len(list(resume.glob("concepts-*.json"))) >= 1
+    again = _CountingOracle()
+    resumed = evaluate_predictor(again, **kw, resume_dir=resume, resume_key="k1")
+    fresh = _CountingOracle()
+    evaluate_predictor(fresh, **kw)
+    assert again.calls < fresh.calls  # the saved chunks were not predicted again
+    assert resumed == reference
+    other = _CountingOracle()
+    evaluate_predictor(other, **kw, resume_dir=resume, resume_key="k2")  # another model/params: nothing reused
+    assert other.calls == fresh.calls
 
 
 def test_parse_spec_and_missing_model(tmp_path):
@@ -128,3 +167,24 @@ def test_evaluate_and_gates_stages_smoke(split, tmp_path):
     gates = json.loads(out.read_text())
     assert gates["decision"] == "no-go" and gates["gates"]["pte_size_mb"]["status"] == "unknown"
     assert gates["figures"]["speedup_student_over_teacher"] > 0
+
+
+def test_skipped_pte_export_is_unavailable_not_a_crash(tmp_path):
+    from sam3_edge.eval.predictors import PredictorUnavailable
+    from sam3_edge.utils import write_json
+
+    export = tmp_path / "coreml_int8"
+    write_json(export / "meta.json", {"status": "skipped", "reason": "coremltools lowering needs macOS"})
+    with pytest.raises(PredictorUnavailable, match="needs macOS"):
+        load_predictor(f"pte:{export}")
+
+
+def test_fingerprint_follows_content(tmp_path):
+    from sam3_edge.eval.predictors import fingerprint
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "w.bin").write_bytes(b"1")
+    before = fingerprint([tmp_path / "d", tmp_path / "missing.json"])
+    assert before == fingerprint([tmp_path / "d", tmp_path / "missing.json"])
+    (tmp_path / "d" / "w.bin").write_bytes(b"2")
+    assert fingerprint([tmp_path / "d", tmp_path / "missing.json"]) != before

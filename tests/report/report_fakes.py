@@ -51,8 +51,16 @@ def write_index(root: Path) -> Path:
         Image.fromarray(image).save(root / name)
         for colour in COLOURS:
             inst = [{"rle": encode_mask(m), "box": _box_px(m), "area": float(m.sum())} for m in masks.get(colour, [])]
-            pairs.append({"pair_id": len(pairs), "image": name, "width": SIZE, "height": SIZE,
-                          "text": f"{colour} square", "instances": inst})
+            pairs.append(
+                {
+                    "pair_id": len(pairs),
+                    "image": name,
+                    "width": SIZE,
+                    "height": SIZE,
+                    "text": f"{colour} square",
+                    "instances": inst,
+                }
+            )
     path = root / "concepts_val.json"
     write_json(path, {"root": ".", "kind": "concepts", "records": pairs})
     return path

@@ -15,8 +15,12 @@ from sam3_edge.report.values import Cell
 
 
 def _table() -> Table:
-    return Table("T", ["a", "b|c"], [[Cell(0.5), Cell(None, "missing (stage x not run)")], [Cell("GO"), Cell("x<y")]],
-                 ["a **bold** note"])
+    return Table(
+        "T",
+        ["a", "b|c"],
+        [[Cell(0.5), Cell(None, "missing (stage x not run)")], [Cell("GO"), Cell("x<y")]],
+        ["a **bold** note"],
+    )
 
 
 def test_markdown_escapes_pipes_and_marks_missing_cells():

@@ -19,8 +19,10 @@ from sam3_edge.report.render import RESULTS_END, RESULTS_START
 from sam3_edge.report.tables import deployment_table, gates_table, quality_table, quantization_table, report_tables
 from sam3_edge.utils import write_json
 
-PARAMS = ReportParams(quality_models={"teacher": "teacher", "student": "student", "student + video": "student_video"},
-                      quantized={"int8": "pte_int8"})
+PARAMS = ReportParams(
+    quality_models={"teacher": "teacher", "student": "student", "student + video": "student_video"},
+    quantized={"student_int8": "pte_xnnpack_int8"},
+)
 
 
 def _samples() -> list[ConceptSample]:
@@ -29,10 +31,21 @@ def _samples() -> list[ConceptSample]:
         image, masks = scene(rects)
         for colour in ("red", "blue", "green"):
             gt = masks.get(colour, np.zeros((0, *image.shape[:2]), bool))
-            prompts = tuple((prompt_from_mask(gt[0], k, image_size=48, text=f"{colour} square"), 0)
-                            for k in ("point", "box")) if len(gt) else ()
-            out.append(ConceptSample(pair_id=len(out), image_key=f"s{i}", text=f"{colour} square", image=image,
-                                     gt_masks=gt, geometric_prompts=prompts))
+            prompts = (
+                tuple((prompt_from_mask(gt[0], k, image_size=48, text=f"{colour} square"), 0) for k in ("point", "box"))
+                if len(gt)
+                else ()
+            )
+            out.append(
+                ConceptSample(
+                    pair_id=len(out),
+                    image_key=f"s{i}",
+                    text=f"{colour} square",
+                    image=image,
+                    gt_masks=gt,
+                    geometric_prompts=prompts,
+                )
+            )
     return out
 
 
@@ -40,24 +53,68 @@ def _samples() -> list[ConceptSample]:
 def metrics_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("metrics")
     params = EvaluateParams(batch_size=4)
-    evals = {"teacher": evaluate_samples(ColourOracle(), concepts=_samples(), params=params, latency=False),
-             "student": evaluate_samples(PromptIgnoring(), concepts=_samples(), params=params, latency=False)}
-    evals["pte_int8"] = evals["student"] | {"miou": {"text": evals["student"]["miou"]["text"] - 0.125}}
+    evals = {
+        "teacher": evaluate_samples(ColourOracle(), concepts=_samples(), params=params, latency=False),
+        "student": evaluate_samples(PromptIgnoring(), concepts=_samples(), params=params, latency=False),
+    }
+    evals["pte_xnnpack_int8"] = evals["student"] | {"miou": {"text": evals["student"]["miou"]["text"] - 0.125}}
     for name, m in evals.items():
         write_json(root / "eval" / f"{name}.json", m)
-    write_json(root / "gates.json", evaluate_gates(GatesParams(), eval_metrics=evals, benchmark=None,
-                                                   benchmark_reason="benchmark stage not run"))
-    write_json(root / "quantize" / "int8.json", {"model": "student", "variant": "int8", "status": "ok", "reason": ""})
-    write_json(root / "quantize" / "qat.json", {"model": "student", "variant": "qat", "status": "skipped",
-                                                "reason": "QAT checkpoint not present"})
-    write_json(root / "export" / "xnnpack_int8.json", {
-        "backend": "xnnpack", "model": "student", "variant": "int8", "status": "ok", "reason": "",
-        "file_bytes": 3 * 1024 * 1024, "size": {"ratio_to_fp32": 0.3}, "delegated_fraction": 0.97})
-    write_json(root / "export" / "coreml_int8.json", {
-        "backend": "coreml", "model": "student", "variant": "int8", "status": "skipped",
-        "reason": "the Core ML delegate needs an Apple OS"})
-    write_json(root / "benchmark.json", {"int8": {"xnnpack": {"image_latency_ms": 12.5, "video_fps": 31.0,
-                                                              "peak_memory_mb": 210.0}}})
+    write_json(
+        root / "gates.json",
+        evaluate_gates(GatesParams(), eval_metrics=evals, benchmark=None, benchmark_reason="benchmark stage not run"),
+    )
+    write_json(
+        root / "quantize" / "student_int8.json", {"model": "student", "variant": "int8", "status": "ok", "reason": ""}
+    )
+    write_json(
+        root / "quantize" / "student_qat.json",
+        {"model": "student", "variant": "qat", "status": "skipped", "reason": "QAT checkpoint not present"},
+    )
+    write_json(
+        root / "export" / "student" / "xnnpack_int8.json",
+        {
+            "backend": "xnnpack",
+            "model": "student",
+            "variant": "int8",
+            "status": "ok",
+            "reason": "",
+            "file_bytes": 3 * 1024 * 1024,
+            "size": {"ratio_to_fp32": 0.3},
+            "delegated_fraction": 0.97,
+        },
+    )
+    write_json(
+        root / "export" / "student" / "coreml_int8.json",
+        {
+            "backend": "coreml",
+            "model": "student",
+            "variant": "int8",
+            "status": "skipped",
+            "reason": "the Core ML delegate needs an Apple OS",
+        },
+    )
+    write_json(
+        root / "benchmark.json",
+        {  # sam3_edge.deploy.benchmark.run_benchmark's layout: <model>.<backend>_<variant>
+            "student": {
+                "status": "ok",
+                "eager": {"image": {"p50_ms": 40.0}},
+                "xnnpack_int8": {
+                    "status": "ok",
+                    "executed": True,
+                    "pte_mb": 3.0,
+                    "delegated_fraction": 0.97,
+                    "image": {"p50_ms": 12.5},
+                    "video": {"fps": 31.0},
+                    "peak_rss_mb": 210.0,
+                },
+                "xnnpack_8da4w": {"status": "ok", "executed": False, "reason": "XnnpackBackend not registered"},
+            },
+            "real": {"status": "skipped", "reason": "no exports under exports/pte/real"},
+            "summary": {},
+        },
+    )
     return root
 
 
@@ -94,6 +151,33 @@ def test_deployment_reads_export_and_benchmark(metrics_dir):
     assert all(cell.value is None for cell in c[4:])
 
 
+def test_deployment_states_why_a_benchmark_figure_is_absent(metrics_dir, tmp_path):
+    import shutil
+
+    root = tmp_path / "m"
+    shutil.copytree(metrics_dir, root)
+    for model, variant in (("student", "8da4w"), ("real", "int8")):
+        write_json(
+            root / "export" / model / f"xnnpack_{variant}.json",
+            {
+                "backend": "xnnpack",
+                "model": model,
+                "variant": variant,
+                "status": "ok",
+                "reason": "",
+                "file_bytes": 1024 * 1024,
+                "delegated_fraction": 1.0,
+            },
+        )
+    rows = {(r[1].value, r[2].value): r for r in deployment_table(root).rows}
+    assert rows[("student", "8da4w")][5].text() == "not run here: XnnpackBackend not registered"
+    assert rows[("real", "int8")][5].text() == "skipped: no exports under exports/pte/real"
+    assert rows[("student", "8da4w")][8].value == 1.0  # from the export metrics itself
+    (root / "benchmark.json").unlink()
+    rows = {(r[1].value, r[2].value): r for r in deployment_table(root).rows}
+    assert rows[("student", "int8")][5].text() == "missing (stage benchmark not run)"
+
+
 def test_gates_verdicts_come_from_gates_json(metrics_dir):
     table = gates_table(metrics_dir)
     rows = {r[0].value: r for r in table.rows}
@@ -116,17 +200,33 @@ def test_write_report_end_to_end(metrics_dir, tmp_path):
     readme.write_text(f"# x\n{RESULTS_START}\n{RESULTS_END}\n")
     lock = {"schema": "2.0", "stages": {"data": {"outs": [{"path": "data/index", "size": 2048, "nfiles": 3}]}}}
     (tmp_path / "data" / "index").mkdir(parents=True)
-    written = write_report(metrics_dir, PARAMS, lock=lock, out_dir=tmp_path / "reports",
-                           plots_dir=tmp_path / "reports" / "plots", gallery=tmp_path / "reports" / "visual_qa" / "index.html",
-                           readme=readme, root=tmp_path)
+    written = write_report(
+        metrics_dir,
+        PARAMS,
+        lock=lock,
+        out_dir=tmp_path / "reports",
+        plots_dir=tmp_path / "reports" / "plots",
+        gallery=tmp_path / "reports" / "visual_qa" / "index.html",
+        readme=readme,
+        root=tmp_path,
+    )
     md = (tmp_path / "reports" / "report.md").read_text()
     assert "| data | data/index | 2.0 KiB | 3 | yes |" in md
     assert "Visual QA gallery (missing: stage visual_qa not run)](visual_qa/index.html)" in md
     assert "### metrics/gates.json" in md  # the appendix lists every metrics file
     assert "### Quality (val split)" in readme.read_text()
+    student_miou = json.loads((metrics_dir / "eval" / "student.json").read_text())["miou"]["text"]
     variants = json.loads((tmp_path / "reports" / "plots" / "variants.json").read_text())
-    assert variants == [{"variant": "int8@xnnpack", "backend": "xnnpack", "size_mb": pytest.approx(3.0),
-                         "latency_ms": 12.5, "fps": 31.0, "miou": pytest.approx(variants[0]["miou"])}]
+    assert variants == [
+        {
+            "variant": "student/int8@xnnpack",
+            "backend": "xnnpack",
+            "size_mb": pytest.approx(3.0),
+            "latency_ms": 12.5,
+            "fps": 31.0,
+            "miou": pytest.approx(student_miou - 0.125),  # metrics/eval/pte_xnnpack_int8.json via report.quantized
+        }
+    ]
     presence = json.loads((tmp_path / "reports" / "plots" / "presence.json").read_text())
     assert [p["model"] for p in presence] == ["teacher", "student"]
     assert len(written) == 5

@@ -55,7 +55,9 @@ def test_mixed_batch_equals_single_prompt_calls(adapter):
 def test_geometry_changes_the_answer(adapter):
     images = torch.rand(1, 3, S, S).repeat(2, 1, 1, 1)
     with torch.no_grad():
-        out = adapter(images, [Prompt(kind="box", box=(0.0, 0.0, 20.0, 20.0)), Prompt(kind="box", box=(50, 50, 90, 90))])
+        out = adapter(
+            images, [Prompt(kind="box", box=(0.0, 0.0, 20.0, 20.0)), Prompt(kind="box", box=(50, 50, 90, 90))]
+        )
     assert not torch.allclose(out["mask_logits"][0], out["mask_logits"][1])
 
 

@@ -16,8 +16,18 @@ def test_round_trip_and_load_student(tmp_path):
     opt.step()
     rng = capture_rng_state()
     path = tmp_path / "ck.safetensors"
-    save_checkpoint(path, model=model, model_config=model.config.to_json(), step=7, epoch=1, params_hash="abc",
-                    stage="unit", optimizer=opt, rng_state=rng, extra_state={"a.w": torch.ones(2)})
+    save_checkpoint(
+        path,
+        model=model,
+        model_config=model.config.to_json(),
+        step=7,
+        epoch=1,
+        params_hash="abc",
+        stage="unit",
+        optimizer=opt,
+        rng_state=rng,
+        extra_state={"a.w": torch.ones(2)},
+    )
     ck = load_checkpoint(path)
     assert (ck.step, ck.epoch, ck.params_hash, ck.stage) == (7, 1, "abc", "unit")
     assert torch.equal(ck.extra_state["a.w"], torch.ones(2))
@@ -35,8 +45,7 @@ def test_round_trip_and_load_student(tmp_path):
 def test_strict_errors_name_the_file(tmp_path):
     model = build_student("tiny", seed=0)
     path = tmp_path / "ck.safetensors"
-    save_checkpoint(path, model=model, model_config=model.config.to_json(), step=0, epoch=0, params_hash="h",
-                    stage="s")
+    save_checkpoint(path, model=model, model_config=model.config.to_json(), step=0, epoch=0, params_hash="h", stage="s")
     bad = tmp_path / "trunc.safetensors"
     bad.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(ValueError, match="trunc.safetensors"):

@@ -27,7 +27,9 @@ def test_feature_alignment_zero_for_scaled_copy_and_positive_otherwise():
 
 def test_soft_losses_hand_values():
     # BCE(logit 0, target sigmoid(0)=0.5) = log 2
-    assert math.isclose(soft_mask_distill_loss(torch.zeros(1, 2, 2), torch.zeros(1, 2, 2)).item(), math.log(2), rel_tol=1e-6)
+    assert math.isclose(
+        soft_mask_distill_loss(torch.zeros(1, 2, 2), torch.zeros(1, 2, 2)).item(), math.log(2), rel_tol=1e-6
+    )
     v = soft_logit_distill_loss(torch.tensor([0.0]), torch.tensor([100.0])).item()
     assert math.isclose(v, math.log(2), rel_tol=1e-6)  # target 1, p = 0.5
 
@@ -45,14 +47,26 @@ def test_output_distill_matches_confident_teacher_queries_only():
     s_masks = torch.full((1, 2, 4, 4), -10.0, requires_grad=True)
     with torch.no_grad():
         s_masks[0, 0, :2, :2] = 10.0  # student query 0 already equals it
-    out = output_distill_loss(mask_logits=s_masks, boxes=torch.zeros(1, 2, 4), class_logits=torch.tensor([[10.0, -10.0]]),
-                              presence_logits=torch.tensor([10.0]), teacher_mask_logits=t_masks,
-                              teacher_boxes=torch.zeros(1, 3, 4), teacher_class_logits=t_cls,
-                              teacher_presence_logits=t_pres)
+    out = output_distill_loss(
+        mask_logits=s_masks,
+        boxes=torch.zeros(1, 2, 4),
+        class_logits=torch.tensor([[10.0, -10.0]]),
+        presence_logits=torch.tensor([10.0]),
+        teacher_mask_logits=t_masks,
+        teacher_boxes=torch.zeros(1, 3, 4),
+        teacher_class_logits=t_cls,
+        teacher_presence_logits=t_pres,
+    )
     assert out["kd_mask"].item() < 1e-3 and out["kd_box"].item() == 0.0 and out["kd_class"].item() < 1e-3
     # no confident teacher query: only presence is distilled, the other terms are zero
-    out = output_distill_loss(mask_logits=s_masks, boxes=torch.zeros(1, 2, 4), class_logits=torch.zeros(1, 2),
-                              presence_logits=torch.tensor([0.0]), teacher_mask_logits=t_masks,
-                              teacher_boxes=torch.zeros(1, 3, 4), teacher_class_logits=t_cls,
-                              teacher_presence_logits=torch.tensor([-10.0]))
+    out = output_distill_loss(
+        mask_logits=s_masks,
+        boxes=torch.zeros(1, 2, 4),
+        class_logits=torch.zeros(1, 2),
+        presence_logits=torch.tensor([0.0]),
+        teacher_mask_logits=t_masks,
+        teacher_boxes=torch.zeros(1, 3, 4),
+        teacher_class_logits=t_cls,
+        teacher_presence_logits=torch.tensor([-10.0]),
+    )
     assert out["kd_mask"].item() == 0.0 and out["kd_presence"].item() > 0.6

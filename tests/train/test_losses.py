@@ -85,17 +85,34 @@ def test_criterion_rewards_the_right_answer_and_skips_class_loss_on_negatives():
     good_cls[0, [2, 4]] = 6.0
     good_boxes = torch.tensor([[0.1, 0.1, 0.2, 0.2]]).repeat(1, 6, 1)
     good_boxes[0, 2], good_boxes[0, 4] = boxes[0], boxes[1]
-    good = set_prediction_loss(mask_logits=good_masks, boxes=good_boxes, class_logits=good_cls,
-                               presence_logits=torch.tensor([8.0]), target_masks=[masks], target_boxes=[boxes],
-                               weights=w)
-    bad = set_prediction_loss(mask_logits=torch.randn(1, 6, 8, 8), boxes=torch.rand(1, 6, 4).sort(-1).values,
-                              class_logits=torch.zeros(1, 6), presence_logits=torch.tensor([-8.0]),
-                              target_masks=[masks], target_boxes=[boxes], weights=w)
+    good = set_prediction_loss(
+        mask_logits=good_masks,
+        boxes=good_boxes,
+        class_logits=good_cls,
+        presence_logits=torch.tensor([8.0]),
+        target_masks=[masks],
+        target_boxes=[boxes],
+        weights=w,
+    )
+    bad = set_prediction_loss(
+        mask_logits=torch.randn(1, 6, 8, 8),
+        boxes=torch.rand(1, 6, 4).sort(-1).values,
+        class_logits=torch.zeros(1, 6),
+        presence_logits=torch.tensor([-8.0]),
+        target_masks=[masks],
+        target_boxes=[boxes],
+        weights=w,
+    )
     assert good["total"] < 0.1 * bad["total"]
-    neg = set_prediction_loss(mask_logits=torch.randn(1, 6, 8, 8, requires_grad=True), boxes=torch.rand(1, 6, 4),
-                              class_logits=torch.zeros(1, 6, requires_grad=True), presence_logits=torch.tensor([0.0]),
-                              target_masks=[torch.zeros(0, 8, 8, dtype=torch.bool)], target_boxes=[torch.zeros(0, 4)],
-                              weights=w)
+    neg = set_prediction_loss(
+        mask_logits=torch.randn(1, 6, 8, 8, requires_grad=True),
+        boxes=torch.rand(1, 6, 4),
+        class_logits=torch.zeros(1, 6, requires_grad=True),
+        presence_logits=torch.tensor([0.0]),
+        target_masks=[torch.zeros(0, 8, 8, dtype=torch.bool)],
+        target_boxes=[torch.zeros(0, 4)],
+        weights=w,
+    )
     assert neg["cls"].item() == 0.0 and neg["presence"].item() > 0
     neg["total"].backward()
 

@@ -29,12 +29,23 @@ def no_teacher(monkeypatch):
 def test_phase1_then_phase2_without_the_teacher(train_data, tmp_path, no_teacher):
     _, cache_dir, _ = train_data
     cache = open_cache(cache_dir)
-    m1 = distill_phase1(build_student("tiny", seed=0), cache, Phase1Params(optim=OPT, gt_weight=0.5),
-                        out_dir=tmp_path / "p1", params_hash="h1")
+    m1 = distill_phase1(
+        build_student("tiny", seed=0),
+        cache,
+        Phase1Params(optim=OPT, gt_weight=0.5),
+        out_dir=tmp_path / "p1",
+        params_hash="h1",
+    )
     assert m1["steps"] == 3 and m1["final_losses"]["align_fpn"] > 0 and m1["feature_levels"] == {"fpn_0": 1, "fpn_1": 2}
     assert (tmp_path / "p1" / FINAL).exists() and (tmp_path / "p1" / LAST).exists()
-    m2 = distill_phase2(build_student("tiny", seed=1), cache, Phase2Params(optim=OPT), out_dir=tmp_path / "p2",
-                        params_hash="h2", init_from=tmp_path / "p1" / FINAL)
+    m2 = distill_phase2(
+        build_student("tiny", seed=1),
+        cache,
+        Phase2Params(optim=OPT),
+        out_dir=tmp_path / "p2",
+        params_hash="h2",
+        init_from=tmp_path / "p1" / FINAL,
+    )
     for key in ("kd_mask", "kd_presence", "gt_total", "total"):
         assert key in m2["final_losses"]
     assert m2["samples_per_s"] > 0 and m2["wall_s"] > 0 and m2["prompt_mix_skipped"] == {}
@@ -43,14 +54,16 @@ def test_phase1_then_phase2_without_the_teacher(train_data, tmp_path, no_teacher
     assert meta["stage"] == "distill_phase2" and meta["step"] == 3
 
 
+@pytest.mark.slow
 def test_killed_and_resumed_equals_uninterrupted(train_data, tmp_path):
     _, cache_dir, _ = train_data
     cache = open_cache(cache_dir)
     params = Phase2Params(optim=OptimParams(steps=5, batch_size=2, checkpoint_every=2, log_every=1, warmup_steps=1))
     distill_phase2(build_student("tiny", seed=0), cache, params, out_dir=tmp_path / "a", params_hash="h")
     # "killed" after 3 steps of the first run: the last checkpoint is at step 2, step 3 is lost
-    partial = distill_phase2(build_student("tiny", seed=0), cache, params, out_dir=tmp_path / "b", params_hash="h",
-                             stop_after=3)
+    partial = distill_phase2(
+        build_student("tiny", seed=0), cache, params, out_dir=tmp_path / "b", params_hash="h", stop_after=3
+    )
     assert not (tmp_path / "b" / FINAL).exists()
     assert partial["steps"] == 3
     resumed = distill_phase2(build_student("tiny", seed=0), cache, params, out_dir=tmp_path / "b", params_hash="h")
@@ -83,8 +96,9 @@ def test_video_trains_only_the_memory(train_data, tmp_path, no_teacher):
     _, _, video_dir = train_data
     student = build_student("tiny", seed=0)
     before = {k: v.clone() for k, v in student.state_dict().items()}
-    m = distill_video(student, open_cache(video_dir), VideoParams(optim=OPT, clip_frames=2), out_dir=tmp_path / "v",
-                      params_hash="v")
+    m = distill_video(
+        student, open_cache(video_dir), VideoParams(optim=OPT, clip_frames=2), out_dir=tmp_path / "v", params_hash="v"
+    )
     assert m["steps"] == 3 and m["clips"] >= 1
     changed = {k for k, v in student.state_dict().items() if not torch.equal(v, before[k])}
     assert changed, "memory parameters did not train"
@@ -92,14 +106,22 @@ def test_video_trains_only_the_memory(train_data, tmp_path, no_teacher):
     assert "memory_attention.gate" in changed
 
 
+@pytest.mark.slow
 def test_finetune_and_qat_smoke(train_data, tmp_path):
     index_dir, _, _ = train_data
     index = index_dir / "concepts_train.json"
-    m = finetune_saco(build_student("tiny", seed=0), index, FinetuneParams(optim=OPT), out_dir=tmp_path / "ft",
-                      params_hash="f")
+    m = finetune_saco(
+        build_student("tiny", seed=0), index, FinetuneParams(optim=OPT), out_dir=tmp_path / "ft", params_hash="f"
+    )
     assert m["negative_pairs"] > 0 and m["final_losses"]["presence"] > 0
-    q = qat(build_student("tiny", seed=0), index, QatParams(optim=OPT), out_dir=tmp_path / "qat", params_hash="q",
-            init_from=tmp_path / "ft" / FINAL)
+    q = qat(
+        build_student("tiny", seed=0),
+        index,
+        QatParams(optim=OPT),
+        out_dir=tmp_path / "qat",
+        params_hash="q",
+        init_from=tmp_path / "ft" / FINAL,
+    )
     assert q["fake_quantized_linears"] > 0 and q["converted_linears"] == q["fake_quantized_linears"]
     model, meta = load_student(tmp_path / "qat" / FINAL)  # plain float weights, strict keys
     assert meta["qat_scheme"] == "8da4w" and meta["stage"] == "qat"

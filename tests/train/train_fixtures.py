@@ -34,8 +34,12 @@ def make_data(root: Path) -> Path:
     from sam3_edge.data.prepare import prepare_data
 
     index_dir = root / "index"
-    prepare_data(DataParams(synthetic=TINY_DATA), synthetic_dir=root / "synthetic", index_dir=index_dir,
-                 extract_dir=root / "extract")
+    prepare_data(
+        DataParams(synthetic=TINY_DATA),
+        synthetic_dir=root / "synthetic",
+        index_dir=index_dir,
+        extract_dir=root / "extract",
+    )
     return index_dir
 
 
@@ -57,8 +61,14 @@ def make_fake_cache(index_file: Path, out_dir: Path, *, mix=("text", "point", "b
             pair = group[k % len(group)]
             kind = mix[k % len(mix)] if pair.instances else "text"
             prompt, targets = sample_prompt(pair, kind, rng, image_size=TEACHER_SIZE)
-            samples[f"{n:06d}-{k}"] = {"pair_id": pair.pair_id, "index_file": str(index_file), "image": image,
-                                       "image_key": f"img{n:06d}", "prompt": prompt.to_json(), "targets": targets}
+            samples[f"{n:06d}-{k}"] = {
+                "pair_id": pair.pair_id,
+                "index_file": str(index_file),
+                "image": image,
+                "image_key": f"img{n:06d}",
+                "prompt": prompt.to_json(),
+                "targets": targets,
+            }
         units.append(Unit(key=f"img{n:06d}", samples=samples, meta={"image": image}))
     by_id = {p.pair_id: p for p in pairs}
 
@@ -87,8 +97,13 @@ def make_fake_cache(index_file: Path, out_dir: Path, *, mix=("text", "point", "b
                 out[f"{key}/encoder"] = F.avg_pool2d(torch.randn(1, 16, 8, 8, generator=g), 1)[0].flatten(1).T.half()
         return out
 
-    header = {"kind": "image", "teacher_id": "fake-teacher", "image_size": TEACHER_SIZE, "config_hash": "fake0",
-              "dtype": "float16"}
+    header = {
+        "kind": "image",
+        "teacher_id": "fake-teacher",
+        "image_size": TEACHER_SIZE,
+        "config_hash": "fake0",
+        "dtype": "float16",
+    }
     write_sharded(out_dir, units=units, units_per_shard=2, compute=compute, header=header, bytes_per_unit=1)
     return out_dir
 
@@ -100,8 +115,13 @@ def make_fake_video_cache(index_file: Path, out_dir: Path) -> Path:
 
     units = []
     for r in load_video_records(index_file):
-        meta = {"video": r.video, "num_frames": r.num_frames, "frame_indices": list(range(r.num_frames)),
-                "annotated_frames": list(r.annotated_frames), "fps": r.fps}
+        meta = {
+            "video": r.video,
+            "num_frames": r.num_frames,
+            "frame_indices": list(range(r.num_frames)),
+            "annotated_frames": list(r.annotated_frames),
+            "fps": r.fps,
+        }
         units.append(Unit(key=r.video_id, samples={r.video_id: {**meta, "index_file": str(index_file)}}, meta=meta))
 
     def compute(us):
@@ -113,7 +133,13 @@ def make_fake_video_cache(index_file: Path, out_dir: Path) -> Path:
             out[f"{u.key}/frame_indices"] = torch.tensor(u.meta["frame_indices"], dtype=torch.int64)
         return out
 
-    header = {"kind": "video", "teacher_id": "fake-teacher", "image_size": TEACHER_SIZE, "config_hash": "fakev",
-              "frame_shape": [16, 8, 8], "dtype": "float16"}
+    header = {
+        "kind": "video",
+        "teacher_id": "fake-teacher",
+        "image_size": TEACHER_SIZE,
+        "config_hash": "fakev",
+        "frame_shape": [16, 8, 8],
+        "dtype": "float16",
+    }
     write_sharded(out_dir, units=units, units_per_shard=2, compute=compute, header=header, bytes_per_unit=1)
     return out_dir

@@ -29,8 +29,9 @@ from sam3_edge.types import Prompt
 SAMPLE_TENSORS = ("encoder", "mask_logits", "boxes", "class_logits", "presence_logit")
 
 
-def output_shapes(config: Sam3Config, *, levels: tuple[int, ...], image_size: int, mask_size: int = 0,
-                  max_queries: int = 0) -> dict[str, dict[str, tuple[int, ...]]]:
+def output_shapes(
+    config: Sam3Config, *, levels: tuple[int, ...], image_size: int, mask_size: int = 0, max_queries: int = 0
+) -> dict[str, dict[str, tuple[int, ...]]]:
     """Shapes of the cached tensors for a Sam3Model config, without running it: {"image": ..., "sample": ...}."""
     vision = config.vision_config
     grid = image_size // vision.backbone_config.patch_size
@@ -41,9 +42,16 @@ def output_shapes(config: Sam3Config, *, levels: tuple[int, ...], image_size: in
     q = min(q, max_queries) if max_queries else q
     m = mask_size or side[0]
     enc_side = side[len(scales) - 2]  # Sam3Model drops the last level; the next-to-last feeds the DETR encoder
-    return {"image": {f"fpn_{i}": (c, side[i], side[i]) for i in levels},
-            "sample": {"encoder": (enc_side * enc_side, config.detr_encoder_config.hidden_size),
-                       "mask_logits": (q, m, m), "boxes": (q, 4), "class_logits": (q,), "presence_logit": (1,)}}
+    return {
+        "image": {f"fpn_{i}": (c, side[i], side[i]) for i in levels},
+        "sample": {
+            "encoder": (enc_side * enc_side, config.detr_encoder_config.hidden_size),
+            "mask_logits": (q, m, m),
+            "boxes": (q, 4),
+            "class_logits": (q,),
+            "presence_logit": (1,),
+        },
+    }
 
 
 def nbytes(shapes: dict[str, tuple[int, ...]], *, itemsize: int = 2) -> int:
@@ -53,12 +61,14 @@ def nbytes(shapes: dict[str, tuple[int, ...]], *, itemsize: int = 2) -> int:
 def config_hash(*, teacher_id: str, params: Any, index_file: str | Path, extra: dict | None = None) -> str:
     """What the cache content depends on: teacher identity, cache params, the exact index file content."""
     index_sha = hashlib.sha256(Path(index_file).read_bytes()).hexdigest()
-    return params_hash({"teacher_id": teacher_id, "params": to_dict(params), "index_sha256": index_sha,
-                        **(extra or {})})
+    return params_hash(
+        {"teacher_id": teacher_id, "params": to_dict(params), "index_sha256": index_sha, **(extra or {})}
+    )
 
 
-def image_units(pairs_by_image: dict[str, list], params: CacheParams, *, image_size: int,
-                index_file: str) -> list[Unit]:
+def image_units(
+    pairs_by_image: dict[str, list], params: CacheParams, *, image_size: int, index_file: str
+) -> list[Unit]:
     """One unit per image with K deterministic prompt samples (keys ``<image no>-<k>``, unit ``img<no>``)."""
     kinds = list(params.prompt_mix)
     probs = np.array([params.prompt_mix[k] for k in kinds], dtype=np.float64)
@@ -71,9 +81,14 @@ def image_units(pairs_by_image: dict[str, list], params: CacheParams, *, image_s
         for k, j in enumerate(picks):
             kind = kinds[int(rng.choice(len(kinds), p=probs))]
             prompt, targets = draw_prompt(pairs[j], kind, rng, image_size=image_size)  # type: ignore[arg-type]
-            samples[f"{n:06d}-{k}"] = {"pair_id": pairs[j].pair_id, "index_file": index_file, "image": image,
-                                       "image_key": f"img{n:06d}", "prompt": prompt.to_json(),
-                                       "targets": [int(t) for t in targets]}
+            samples[f"{n:06d}-{k}"] = {
+                "pair_id": pairs[j].pair_id,
+                "index_file": index_file,
+                "image": image,
+                "image_key": f"img{n:06d}",
+                "prompt": prompt.to_json(),
+                "targets": [int(t) for t in targets],
+            }
         units.append(Unit(key=f"img{n:06d}", samples=samples, meta={"image": image}))
     return units
 
@@ -86,16 +101,21 @@ def _select_queries(out: dict[str, torch.Tensor], b: int, params: CacheParams) -
         t = out[name][b]
         res[name] = t[keep] if keep is not None else t
     if params.mask_size and res["mask_logits"].shape[-1] != params.mask_size:
-        res["mask_logits"] = F.interpolate(res["mask_logits"][None].float(), size=(params.mask_size,) * 2,
-                                           mode="bilinear", align_corners=False)[0]
+        res["mask_logits"] = F.interpolate(
+            res["mask_logits"][None].float(), size=(params.mask_size,) * 2, mode="bilinear", align_corners=False
+        )[0]
     res["encoder"] = out["encoder"][b]
     res["presence_logit"] = out["presence_logit"][b].reshape(1)
     return res
 
 
 @torch.inference_mode()
-def compute_image_units(adapter: TeacherAdapter, units: list[Unit], load_image, params: CacheParams,
-                        ) -> dict[str, torch.Tensor]:
+def compute_image_units(
+    adapter: TeacherAdapter,
+    units: list[Unit],
+    load_image,
+    params: CacheParams,
+) -> dict[str, torch.Tensor]:
     """Teacher outputs of ``units`` as fp16 tensors keyed ``<key>/<name>``. load_image(path) -> [3, S, S] float."""
     adapter.eval()
     tensors: dict[str, torch.Tensor] = {}
@@ -118,15 +138,26 @@ def compute_image_units(adapter: TeacherAdapter, units: list[Unit], load_image, 
     return tensors
 
 
-def build_image_cache(adapter: TeacherAdapter, *, teacher_id: str, index_file: str | Path, out_dir: str | Path,
-                      params: CacheParams, rank: int = 0, world_size: int = 1, barrier=lambda: None) -> dict:
+def build_image_cache(
+    adapter: TeacherAdapter,
+    *,
+    teacher_id: str,
+    index_file: str | Path,
+    out_dir: str | Path,
+    params: CacheParams,
+    rank: int = 0,
+    world_size: int = 1,
+    barrier=lambda: None,
+) -> dict:
     """Cache teacher outputs for every image of ``index_file`` (or ``max_images``); returns stats and sizes."""
     from sam3_edge.data.datasets import load_concept_pairs, read_image, resize_image, resolve_path
 
     bad = [lv for lv in params.levels if lv >= len(adapter.model.config.vision_config.scale_factors)]
     if bad:
-        raise ValueError(f"cache.levels {bad}: the teacher has only "
-                         f"{len(adapter.model.config.vision_config.scale_factors)} FPN levels")
+        raise ValueError(
+            f"cache.levels {bad}: the teacher has only "
+            f"{len(adapter.model.config.vision_config.scale_factors)} FPN levels"
+        )
     pairs = load_concept_pairs(index_file)
     by_image: dict[str, list] = {}
     for p in pairs:
@@ -134,22 +165,45 @@ def build_image_cache(adapter: TeacherAdapter, *, teacher_id: str, index_file: s
     if params.max_images:
         by_image = dict(list(by_image.items())[: params.max_images])
     units = image_units(by_image, params, image_size=adapter.image_size, index_file=str(index_file))
-    shapes = output_shapes(adapter.model.config, levels=params.levels, image_size=adapter.image_size,
-                           mask_size=params.mask_size, max_queries=params.max_queries)
+    shapes = output_shapes(
+        adapter.model.config,
+        levels=params.levels,
+        image_size=adapter.image_size,
+        mask_size=params.mask_size,
+        max_queries=params.max_queries,
+    )
     per_unit = nbytes(shapes["image"]) + params.prompts_per_image * nbytes(shapes["sample"])
-    header = {"kind": "image", "teacher_id": teacher_id, "image_size": adapter.image_size,
-              "config_hash": config_hash(teacher_id=teacher_id, params=_content_params(params),
-                                         index_file=index_file, extra={"image_size": adapter.image_size}),
-              "image_tensors": sorted(shapes["image"]), "sample_tensors": sorted(shapes["sample"]),
-              "dtype": "float16"}
+    header = {
+        "kind": "image",
+        "teacher_id": teacher_id,
+        "image_size": adapter.image_size,
+        "config_hash": config_hash(
+            teacher_id=teacher_id,
+            params=_content_params(params),
+            index_file=index_file,
+            extra={"image_size": adapter.image_size},
+        ),
+        "image_tensors": sorted(shapes["image"]),
+        "sample_tensors": sorted(shapes["sample"]),
+        "dtype": "float16",
+    }
 
     def load_image(rel: str) -> torch.Tensor:
         return resize_image(read_image(resolve_path(index_file, rel)), adapter.image_size)
 
-    stats = write_sharded(out_dir, units=units, units_per_shard=params.images_per_shard,
-                          compute=lambda us: compute_image_units(adapter, us, load_image, params), header=header,
-                          bytes_per_unit=per_unit, disk_margin=params.disk_margin, rank=rank,
-                          world_size=world_size, barrier=barrier, desc="cache_teacher")
+    stats = write_sharded(
+        out_dir,
+        units=units,
+        units_per_shard=params.images_per_shard,
+        compute=lambda us: compute_image_units(adapter, us, load_image, params),
+        header=header,
+        bytes_per_unit=per_unit,
+        disk_margin=params.disk_margin,
+        rank=rank,
+        world_size=world_size,
+        barrier=barrier,
+        desc="cache_teacher",
+    )
     stats.update(units=len(units), samples=sum(len(u.samples) for u in units), estimated_bytes_per_unit=per_unit)
     return stats
 
@@ -162,8 +216,15 @@ def _content_params(params: CacheParams) -> dict:
     return d
 
 
-__all__ = ["SAMPLE_TENSORS", "build_image_cache", "compute_image_units", "config_hash", "image_units", "nbytes",
-           "output_shapes"]
+__all__ = [
+    "SAMPLE_TENSORS",
+    "build_image_cache",
+    "compute_image_units",
+    "config_hash",
+    "image_units",
+    "nbytes",
+    "output_shapes",
+]
 
 
 def real_profile_estimate(est) -> dict[str, float]:
@@ -174,15 +235,23 @@ def real_profile_estimate(est) -> dict[str, float]:
     """
     cfg = Sam3Config()
     size = cfg.vision_config.backbone_config.image_size
-    shapes = output_shapes(cfg, levels=est.levels, image_size=size, mask_size=est.mask_size,
-                           max_queries=est.max_queries)
+    shapes = output_shapes(
+        cfg, levels=est.levels, image_size=size, mask_size=est.mask_size, max_queries=est.max_queries
+    )
     per_image = nbytes(shapes["image"]) + est.prompts_per_image * nbytes(shapes["sample"])
     vision = cfg.vision_config
     side = int(size // vision.backbone_config.patch_size * vision.scale_factors[est.video_level])
     per_frame = vision.fpn_hidden_size * side * side * 2
     video_gb = est.videos * est.frames_per_video * per_frame / 1e9
-    return {"image_size": size, "mb_per_image": per_image / 1e6, "images": est.images,
-            "image_cache_gb": est.images * per_image / 1e9, "mb_per_frame": per_frame / 1e6,
-            "video_frames": est.videos * est.frames_per_video, "video_cache_gb": video_gb,
-            "video_budget_gb": est.budget_gb, "video_fits_budget": float(video_gb <= est.budget_gb),
-            "video_frames_within_budget": int(est.budget_gb * 1e9 // per_frame)}
+    return {
+        "image_size": size,
+        "mb_per_image": per_image / 1e6,
+        "images": est.images,
+        "image_cache_gb": est.images * per_image / 1e9,
+        "mb_per_frame": per_frame / 1e6,
+        "video_frames": est.videos * est.frames_per_video,
+        "video_cache_gb": video_gb,
+        "video_budget_gb": est.budget_gb,
+        "video_fits_budget": float(video_gb <= est.budget_gb),
+        "video_frames_within_budget": int(est.budget_gb * 1e9 // per_frame),
+    }

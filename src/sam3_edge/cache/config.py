@@ -61,6 +61,14 @@ class CacheParams:
             check(getattr(self, name) >= 0, name, "must be >= 0")
         check(len(self.levels) > 0 and all(i >= 0 for i in self.levels), "levels", "need level indices >= 0")
         check(set(self.prompt_mix) <= {"text", "point", "box"}, "prompt_mix", "keys must be text, point, box")
-        check(all(v >= 0 for v in self.prompt_mix.values()) and sum(self.prompt_mix.values()) > 0,
-              "prompt_mix", "weights must be >= 0 with a positive sum")
+        check(
+            all(v >= 0 for v in self.prompt_mix.values()) and sum(self.prompt_mix.values()) > 0,
+            "prompt_mix",
+            "weights must be >= 0 with a positive sum",
+        )
+        check(
+            abs(sum(self.prompt_mix.values()) - 1.0) <= 1e-6,
+            "prompt_mix",
+            f"shares must sum to 1, got {sum(self.prompt_mix.values()):g}",
+        )
         check(self.disk_margin >= 1.0, "disk_margin", "must be >= 1")

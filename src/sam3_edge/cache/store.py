@@ -28,7 +28,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from sam3_edge.utils import atomic_path, progress_disabled, read_json, sha256_file, write_json
+from sam3_edge.utils import atomic_path, progress_disabled, read_json, remove_stale_temps, sha256_file, write_json
 
 LOG = logging.getLogger("sam3_edge.cache")
 MANIFEST = "manifest.json"
@@ -73,16 +73,28 @@ def check_disk(out_dir: Path, needed_bytes: int, *, margin: float) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(out_dir).free
     if needed_bytes * margin > free:
-        raise CacheError(f"{out_dir}: not enough disk space for the teacher cache: need about "
-                         f"{needed_bytes * margin / 1e9:.2f} GB ({needed_bytes / 1e9:.2f} GB x margin {margin}), "
-                         f"{free / 1e9:.2f} GB free. Free space, point the cache elsewhere, or reduce "
-                         f"cache.levels / mask_size / max_queries / prompts_per_image.")
+        raise CacheError(
+            f"{out_dir}: not enough disk space for the teacher cache: need about "
+            f"{needed_bytes * margin / 1e9:.2f} GB ({needed_bytes / 1e9:.2f} GB x margin {margin}), "
+            f"{free / 1e9:.2f} GB free. Free space, point the cache elsewhere, or reduce "
+            f"cache.levels / mask_size / max_queries / prompts_per_image."
+        )
 
 
-def write_sharded(out_dir: str | Path, *, units: Sequence[Unit], units_per_shard: int,
-                  compute: Callable[[list[Unit]], dict[str, torch.Tensor]], header: dict[str, Any],
-                  bytes_per_unit: int, disk_margin: float = 1.2, rank: int = 0, world_size: int = 1,
-                  barrier: Callable[[], None] = lambda: None, desc: str = "cache") -> dict[str, Any]:
+def write_sharded(
+    out_dir: str | Path,
+    *,
+    units: Sequence[Unit],
+    units_per_shard: int,
+    compute: Callable[[list[Unit]], dict[str, torch.Tensor]],
+    header: dict[str, Any],
+    bytes_per_unit: int,
+    disk_margin: float = 1.2,
+    rank: int = 0,
+    world_size: int = 1,
+    barrier: Callable[[], None] = lambda: None,
+    desc: str = "cache",
+) -> dict[str, Any]:
     """Build (or finish) a sharded cache; returns this rank's stats {built, kept, shards, seconds, built_samples}.
 
     ``compute(units)`` returns the fp16 tensors of those units keyed ``"<key>/<name>"``; ``header`` must hold
@@ -96,6 +108,7 @@ def write_sharded(out_dir: str | Path, *, units: Sequence[Unit], units_per_shard
     mine = [j for j in range(len(shards)) if j % world_size == rank]
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(out)  # temp files of a killed run (other ranks wait at the barrier below)
         manifest = out / MANIFEST
         if manifest.exists():  # a stale complete manifest must never outlive a (re)build in progress
             write_json(manifest, {**read_json(manifest), "complete": False})
@@ -109,19 +122,34 @@ def write_sharded(out_dir: str | Path, *, units: Sequence[Unit], units_per_shard
     for j in tqdm(todo, desc=f"{desc} (rank {rank})", disable=progress_disabled()):
         path = out / shard_name(j)
         _sidecar(path).unlink(missing_ok=True)
-        tensors = {k: v.contiguous() for k, v in compute(shards[j]).items()}
+        computed = compute(shards[j])
+        tensors = {k: computed[k].contiguous() for k in sorted(computed)}
         with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata={"config_hash": config_hash, "format": "pt"})
-        write_json(_sidecar(path), {"file": path.name, "sha256": sha256_file(path), "config_hash": config_hash,
-                                    "samples": [k for u in shards[j] for k in u.samples],
-                                    "units": [u.key for u in shards[j]]})
+            # one metadata entry only: safetensors serialises its metadata map in per-process hash order, so two
+            # entries would make identical shards hash differently across processes (ranks)
+            save_file(tensors, str(tmp), metadata={"config_hash": config_hash})
+        write_json(
+            _sidecar(path),
+            {
+                "file": path.name,
+                "sha256": sha256_file(path),
+                "config_hash": config_hash,
+                "samples": [k for u in shards[j] for k in u.samples],
+                "units": [u.key for u in shards[j]],
+            },
+        )
     seconds = time.perf_counter() - t0
     barrier()
     if rank == 0:
         write_manifest(out, shards=shards, header=header)
     barrier()
-    return {"built": len(todo), "kept": kept, "shards": len(shards), "seconds": seconds,
-            "built_samples": sum(len(u.samples) for j in todo for u in shards[j])}
+    return {
+        "built": len(todo),
+        "kept": kept,
+        "shards": len(shards),
+        "seconds": seconds,
+        "built_samples": sum(len(u.samples) for j in todo for u in shards[j]),
+    }
 
 
 def write_manifest(out: Path, *, shards: list[list[Unit]], header: dict[str, Any]) -> dict[str, Any]:
@@ -132,16 +160,24 @@ def write_manifest(out: Path, *, shards: list[list[Unit]], header: dict[str, Any
             raise CacheError(f"{side}: missing after every rank finished (a rank failed?)")
         info = read_json(side)
         if info["config_hash"] != header["config_hash"]:
-            raise CacheError(f"{side}: written for config {info['config_hash'][:12]}, expected "
-                             f"{header['config_hash'][:12]}")
-        entries.append({"file": info["file"], "sha256": info["sha256"], "samples": info["samples"],
-                        "units": info["units"]})
+            raise CacheError(
+                f"{side}: written for config {info['config_hash'][:12]}, expected {header['config_hash'][:12]}"
+            )
+        entries.append(
+            {"file": info["file"], "sha256": info["sha256"], "samples": info["samples"], "units": info["units"]}
+        )
         for u in members:
             unit_meta[u.key] = {**u.meta, "shard": info["file"]}
             for key, meta in u.samples.items():
                 samples[key] = {**meta, "unit": u.key, "shard": info["file"]}
-    manifest = {"format_version": FORMAT_VERSION, **header, "complete": True, "shards": entries,
-                "samples": samples, "units": unit_meta}
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        **header,
+        "complete": True,
+        "shards": entries,
+        "samples": samples,
+        "units": unit_meta,
+    }
     write_json(out / MANIFEST, manifest)
     return manifest
 

@@ -32,8 +32,9 @@ def video_frame_shape(adapter: TeacherAdapter, level: int) -> tuple[int, int, in
 
 
 @torch.inference_mode()
-def compute_video_units(adapter: TeacherAdapter, units: list[Unit], *, index_file: str | Path,
-                        params: CacheParams) -> dict[str, torch.Tensor]:
+def compute_video_units(
+    adapter: TeacherAdapter, units: list[Unit], *, index_file: str | Path, params: CacheParams
+) -> dict[str, torch.Tensor]:
     from sam3_edge.data.datasets import read_video_frames, resolve_path
 
     adapter.eval()
@@ -54,8 +55,17 @@ def compute_video_units(adapter: TeacherAdapter, units: list[Unit], *, index_fil
     return tensors
 
 
-def build_video_cache(adapter: TeacherAdapter, *, teacher_id: str, index_file: str | Path, out_dir: str | Path,
-                      params: CacheParams, rank: int = 0, world_size: int = 1, barrier=lambda: None) -> dict:
+def build_video_cache(
+    adapter: TeacherAdapter,
+    *,
+    teacher_id: str,
+    index_file: str | Path,
+    out_dir: str | Path,
+    params: CacheParams,
+    rank: int = 0,
+    world_size: int = 1,
+    barrier=lambda: None,
+) -> dict:
     from sam3_edge.data.datasets import load_video_records
 
     vp = params.video
@@ -66,21 +76,46 @@ def build_video_cache(adapter: TeacherAdapter, *, teacher_id: str, index_file: s
     units = []
     for r in records:
         idx = kept_frames(r.num_frames, stride=vp.frame_stride, max_frames=vp.max_frames)
-        meta = {"video": r.video, "num_frames": r.num_frames, "frame_indices": idx,
-                "annotated_frames": list(r.annotated_frames), "fps": r.fps}
+        meta = {
+            "video": r.video,
+            "num_frames": r.num_frames,
+            "frame_indices": idx,
+            "annotated_frames": list(r.annotated_frames),
+            "fps": r.fps,
+        }
         units.append(Unit(key=r.video_id, samples={r.video_id: {**meta, "index_file": str(index_file)}}, meta=meta))
     shape = video_frame_shape(adapter, vp.level)
     max_t = max((len(u.meta["frame_indices"]) for u in units), default=0)
     per_unit = max_t * (math.prod(shape) * 2 + 8)
     content = {k: v for k, v in to_dict(vp).items() if k in ("level", "frame_stride", "max_frames")}
-    header = {"kind": "video", "teacher_id": teacher_id, "image_size": adapter.image_size,
-              "config_hash": config_hash(teacher_id=teacher_id, params=content, index_file=index_file,
-                                         extra={"image_size": adapter.image_size}),
-              "sample_tensors": ["frame_indices", "frames_fpn"], "frame_shape": list(shape), "dtype": "float16"}
-    stats = write_sharded(out_dir, units=units, units_per_shard=vp.clips_per_shard,
-                          compute=lambda us: compute_video_units(adapter, us, index_file=index_file, params=params),
-                          header=header, bytes_per_unit=per_unit, disk_margin=params.disk_margin, rank=rank,
-                          world_size=world_size, barrier=barrier, desc="cache_teacher_video")
-    stats.update(units=len(units), samples=len(units), frames=sum(len(u.meta["frame_indices"]) for u in units),
-                 bytes_per_frame=math.prod(shape) * 2)
+    header = {
+        "kind": "video",
+        "teacher_id": teacher_id,
+        "image_size": adapter.image_size,
+        "config_hash": config_hash(
+            teacher_id=teacher_id, params=content, index_file=index_file, extra={"image_size": adapter.image_size}
+        ),
+        "sample_tensors": ["frame_indices", "frames_fpn"],
+        "frame_shape": list(shape),
+        "dtype": "float16",
+    }
+    stats = write_sharded(
+        out_dir,
+        units=units,
+        units_per_shard=vp.clips_per_shard,
+        compute=lambda us: compute_video_units(adapter, us, index_file=index_file, params=params),
+        header=header,
+        bytes_per_unit=per_unit,
+        disk_margin=params.disk_margin,
+        rank=rank,
+        world_size=world_size,
+        barrier=barrier,
+        desc="cache_teacher_video",
+    )
+    stats.update(
+        units=len(units),
+        samples=len(units),
+        frames=sum(len(u.meta["frame_indices"]) for u in units),
+        bytes_per_frame=math.prod(shape) * 2,
+    )
     return stats

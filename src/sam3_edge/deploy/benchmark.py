@@ -41,11 +41,21 @@ def video_clip(video_index: str | Path | None, *, image_size: int, frames: int, 
     if not records:
         return None, f"{video_index}: no val clips"
     rec = records[0]
-    raw = read_video_frames(resolve_path(video_index, rec.video), frame_indices=list(range(min(frames, rec.num_frames))))
+    raw = read_video_frames(
+        resolve_path(video_index, rec.video), frame_indices=list(range(min(frames, rec.num_frames)))
+    )
     stack = torch.stack([resize_image(f, image_size)[None] for f in raw])  # [T, 1, 3, S, S]
     text = next((m.text for m in rec.masklets if m.text), None) or "object"
-    pt = prepare_prompts([Prompt(kind="text", text=text)], tokenizer=build_tokenizer(context_length), max_points=max_points)
-    tensors = {"frames": stack, "token_ids": pt.token_ids, "points": pt.points, "box": pt.box, "box_valid": pt.box_valid}
+    pt = prepare_prompts(
+        [Prompt(kind="text", text=text)], tokenizer=build_tokenizer(context_length), max_points=max_points
+    )
+    tensors = {
+        "frames": stack,
+        "token_ids": pt.token_ids,
+        "points": pt.points,
+        "box": pt.box,
+        "box_valid": pt.box_valid,
+    }
     return tensors, {"video_id": rec.video_id, "frames": int(stack.shape[0]), "prompt": text}
 
 
@@ -63,7 +73,9 @@ def _parity(eager: dict[str, torch.Tensor], pte: dict[str, torch.Tensor]) -> dic
     out: dict[str, float] = {}
     img = sorted({k.split("/")[1] for k in eager if k.startswith("image/")})
     if img:
-        out["mask_logits_max_abs_err"] = max((eager[f"image/{i}/0"] - pte[f"image/{i}/0"]).abs().max().item() for i in img)
+        out["mask_logits_max_abs_err"] = max(
+            (eager[f"image/{i}/0"] - pte[f"image/{i}/0"]).abs().max().item() for i in img
+        )
         out["scores_max_abs_err"] = max((eager[f"image/{i}/2"] - pte[f"image/{i}/2"]).abs().max().item() for i in img)
         out["mask_iou_mean"] = sum(mask_iou(eager[f"image/{i}/0"], pte[f"image/{i}/0"]) for i in img) / len(img)
     vid = sorted({k.split("/")[1] for k in eager if k.startswith("video/")})
@@ -86,13 +98,24 @@ def benchmark_model(
 
     fp32_meta = read_json(Path(inputs).parent / META_NAME)
     config = StudentConfig.from_json(fp32_meta["model_config"])
-    common = {"warmup": params.warmup, "iters": params.iters, "threads": params.threads,
-              "parity_samples": params.parity_samples, "inputs": str(inputs), "seed": source.get("seed", 0)}
+    common = {
+        "warmup": params.warmup,
+        "iters": params.iters,
+        "threads": params.threads,
+        "parity_samples": params.parity_samples,
+        "inputs": str(inputs),
+        "seed": source.get("seed", 0),
+    }
     result: dict[str, Any] = {"image_size": config.image_size, "variant": config.name, "threads": params.threads}
     with tempfile.TemporaryDirectory(prefix="sam3_bench_") as tmp:
         workdir = Path(tmp)
-        clip, clip_info = video_clip(video_index, image_size=config.image_size, frames=params.video_frames,
-                                     max_points=config.max_points, context_length=config.context_length)
+        clip, clip_info = video_clip(
+            video_index,
+            image_size=config.image_size,
+            frames=params.video_frames,
+            max_points=config.max_points,
+            context_length=config.context_length,
+        )
         if clip is not None:
             save_file({k: v.contiguous() for k, v in clip.items()}, str(workdir / "video.safetensors"))
             common["video"] = str(workdir / "video.safetensors")
@@ -112,8 +135,9 @@ def benchmark_model(
                 if not runnable:
                     entry.update(executed=False, reason=why)
                 else:
-                    got, out = _run_worker({**common, "kind": "pte", "pte": str(Path(folder) / PTE_NAME)},
-                                           workdir, key, params.timeout_s)
+                    got, out = _run_worker(
+                        {**common, "kind": "pte", "pte": str(Path(folder) / PTE_NAME)}, workdir, key, params.timeout_s
+                    )
                     entry.update(got, executed=True, parity=_parity(eager_out, out))
                     entry["speedup_vs_eager"] = eager["image"]["p50_ms"] / got["image"]["p50_ms"]
                     if real_size:
@@ -144,7 +168,10 @@ def run_benchmark(
         inputs = Path(quantized_root) / model / "fp32" / "inputs.safetensors"
         folders = sorted(p for p in (Path(pte_root) / model).glob("*") if (p / META_NAME).is_file())
         if not inputs.is_file() or not folders:
-            out[model] = {"status": "skipped", "reason": f"no fp32 inputs ({inputs}) or no exports under {pte_root}/{model}"}
+            out[model] = {
+                "status": "skipped",
+                "reason": f"no fp32 inputs ({inputs}) or no exports under {pte_root}/{model}",
+            }
             continue
         real = "random_variant" in source
         out[model] = benchmark_model(

@@ -48,7 +48,9 @@ class QuantizeParams:
         check("fp32" in self.real_variants or not self.real_variants, "real_variants", "must include fp32")
         check(self.calibration_samples >= 1, "calibration_samples", "must be >= 1")
         check(self.linear_group_size >= 0, "linear_group_size", "must be >= 0 (0 = per channel)")
-        check(all(s.strip(".") == s and s for s in self.sensitive_layers), "sensitive_layers", "empty or dotted-edge name")
+        check(
+            all(s.strip(".") == s and s for s in self.sensitive_layers), "sensitive_layers", "empty or dotted-edge name"
+        )
 
 
 @dataclass(frozen=True)

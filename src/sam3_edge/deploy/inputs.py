@@ -18,12 +18,19 @@ from sam3_edge.types import Prompt
 KINDS = ("text", "point", "box")
 
 
-def val_samples(val_index: str | Path | None, n: int, *, image_size: int, seed: int) -> list[tuple[torch.Tensor, Prompt]]:
+def val_samples(
+    val_index: str | Path | None, n: int, *, image_size: int, seed: int
+) -> list[tuple[torch.Tensor, Prompt]]:
     """``n`` (image [1, 3, S, S], prompt) pairs from the val concept index (text/point/box in turn)."""
     rng = np.random.default_rng(seed)
     if val_index is None:
-        return [(torch.rand(1, 3, image_size, image_size, generator=torch.Generator().manual_seed(seed + i)),
-                 Prompt(kind="text", text="a red circle")) for i in range(n)]
+        return [
+            (
+                torch.rand(1, 3, image_size, image_size, generator=torch.Generator().manual_seed(seed + i)),
+                Prompt(kind="text", text="a red circle"),
+            )
+            for i in range(n)
+        ]
     from sam3_edge.data.datasets import load_concept_pairs, read_image, resize_image, resolve_path
     from sam3_edge.data.prompts import sample_prompt
 
@@ -67,8 +74,12 @@ def program_inputs(student, samples: list[tuple[torch.Tensor, Prompt]]) -> dict[
 
 def save_inputs(path: str | Path, inputs: dict[str, list[tuple[torch.Tensor, ...]]]) -> None:
     """``<method>/<sample>/<arg>`` tensors in one safetensors file."""
-    flat = {f"{m}/{i}/{a}": t.detach().clone().contiguous() for m, items in inputs.items() for i, args in enumerate(items)
-            for a, t in enumerate(args)}
+    flat = {
+        f"{m}/{i}/{a}": t.detach().clone().contiguous()
+        for m, items in inputs.items()
+        for i, args in enumerate(items)
+        for a, t in enumerate(args)
+    }
     save_file(flat, str(path))
 
 
@@ -78,4 +89,6 @@ def load_inputs(path: str | Path) -> dict[str, list[tuple[torch.Tensor, ...]]]:
     for key, t in flat.items():
         m, i, a = key.split("/")
         nested.setdefault(m, {}).setdefault(int(i), {})[int(a)] = t
-    return {m: [tuple(args[a] for a in sorted(args)) for _, args in sorted(items.items())] for m, items in nested.items()}
+    return {
+        m: [tuple(args[a] for a in sorted(args)) for _, args in sorted(items.items())] for m, items in nested.items()
+    }

@@ -40,11 +40,7 @@ class LoweredProgram:
 
 
 def _op_name(node: Any) -> str:
-    target = node.target
-    name = getattr(target, "__name__", None) or str(target)
-    if hasattr(target, "_op") or "EdgeOpOverload" in str(type(target)):
-        name = str(getattr(target, "_op", target)).split(" ")[0]
-    return name.removeprefix("aten::").replace("::", ".")
+    return getattr(node.target, "__name__", None) or str(node.target)  # edge ops: "aten.mean.dim", ...
 
 
 def delegation_report(edge_manager: Any, methods: list[str]) -> dict[str, Any]:
@@ -154,9 +150,8 @@ def lower_programs(
 
     Raises :class:`BackendUnavailable` (a skip, not a failure) when the toolchain is missing.
     """
-    from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
-
     import executorch.kernels.quantized  # noqa: F401  (quantized_decomposed out-variants: embedding_byte, ...)
+    from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
 
     check_backend(backend)
     start = time.perf_counter()
@@ -165,7 +160,9 @@ def lower_programs(
     edge = to_edge_transform_and_lower(dict(programs), partitioner=partitioners, **kwargs)
     methods = sorted(programs)
     report = delegation_report(edge, methods)
-    et = edge.to_executorch(ExecutorchBackendConfig(do_quant_fusion_and_const_prop=True, extract_delegate_segments=True))
+    et = edge.to_executorch(
+        ExecutorchBackendConfig(do_quant_fusion_and_const_prop=True, extract_delegate_segments=True)
+    )
     buffer = et.buffer
     elapsed = time.perf_counter() - start
     LOG.info(

@@ -21,11 +21,12 @@ from sam3_edge.deploy.inputs import load_inputs, program_inputs, save_inputs, va
 from sam3_edge.deploy.lowering import BackendUnavailable, lower_programs
 from sam3_edge.deploy.quantize import PROGRAMS_META, build_variant, load_programs, save_programs
 from sam3_edge.deploy.quantize import weight_quantization_report as weight_report
-from sam3_edge.deploy.runtime import META_NAME, PTE_NAME, IMAGE_OUTPUTS, PteProgram, backend_runnable
-from sam3_edge.utils import atomic_path, read_json, sha256_file, write_json
+from sam3_edge.deploy.runtime import IMAGE_OUTPUTS, META_NAME, PTE_NAME, PteProgram, backend_runnable
+from sam3_edge.utils import atomic_path, ensure_free_space, read_json, remove_stale_temps, sha256_file, write_json
 
 LOG = logging.getLogger(__name__)
 INPUTS_NAME = "inputs.safetensors"
+DISK_MARGIN = 1.5  # free space needed = estimated .pte bytes x this (the .pt2 programs are the estimate)
 
 
 class SizeCheckError(RuntimeError):
@@ -159,6 +160,9 @@ def run_export(
 ) -> dict[str, Any]:
     """Lower one variant for one backend; ``reference_dir`` = the fp32 export of the same backend and model."""
     quantized_dir, out_dir = Path(quantized_dir), Path(out_dir)
+    remove_stale_temps(out_dir)  # a .pte half-written by a killed run
+    estimate = sum(f.stat().st_size for f in quantized_dir.glob("*.pt2"))
+    ensure_free_space(out_dir, estimate, margin=DISK_MARGIN, what=f"the {backend} .pte (estimated from the programs)")
     programs, qmeta = load_programs(quantized_dir)
     variant = qmeta["variant"]
     base = {"backend": backend, "model": qmeta["model"], "variant": variant, "executed": False}
@@ -176,7 +180,7 @@ def run_export(
         LOG.exception("%s/%s lowering failed", backend, variant)
         return _write_skip(out_dir, {**base, "status": "failed", "reason": f"{type(err).__name__}: {err}"[:2000]})
     size = _size_check(len(lowered.buffer), variant, backend, params, reference_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_free_space(out_dir, len(lowered.buffer), margin=DISK_MARGIN, what=f"the {backend} .pte")
     with atomic_path(out_dir / PTE_NAME) as tmp:
         tmp.write_bytes(lowered.buffer)
     meta = {

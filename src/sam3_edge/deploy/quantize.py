@@ -32,6 +32,9 @@ LOG = logging.getLogger(__name__)
 ProgramSet = dict[str, tuple[nn.Module, tuple[torch.Tensor, ...]]]
 Calibration = dict[str, list[tuple[torch.Tensor, ...]]]  # program name -> input tuples for the observers
 PROGRAMS_META = "meta.json"
+# Only vocabulary-sized tables are worth quantizing; small ones (prompt label/corner embeddings) stay float, also
+# because modules may read their ``.weight`` directly, which a quantized tensor subclass does not support.
+MIN_EMBEDDING_ROWS = 1024
 
 
 def matches_layer(fqn: str, name: str) -> bool:
@@ -60,8 +63,14 @@ class HalfIO(nn.Module):
 
 
 def _export(module: nn.Module, example: tuple[torch.Tensor, ...]) -> ExportedProgram:
+    if not isinstance(module, torch.fx.GraphModule):  # PT2E graph modules refuse .eval(); they are in eval already
+        module.eval()
+    from executorch.exir.passes.remove_unused_parameters_pass import remove_unused_parameters_pass
+
     with torch.no_grad():
-        return torch.export.export(module.eval(), example, strict=False)
+        ep = torch.export.export(module, example, strict=False)
+    # every program wraps the whole student: drop the weights this method never reads (text.pt2 has no trunk)
+    return remove_unused_parameters_pass(ep)
 
 
 def _quantize_embeddings(module: nn.Module, bits: int, sensitive: Sequence[str], hits: set[str]) -> int:
@@ -75,7 +84,7 @@ def _quantize_embeddings(module: nn.Module, bits: int, sensitive: Sequence[str],
     chosen = [
         f
         for f, m in module.named_modules()
-        if isinstance(m, nn.Embedding) and not _sensitive(f, sensitive, hits)
+        if isinstance(m, nn.Embedding) and m.num_embeddings >= MIN_EMBEDDING_ROWS and not _sensitive(f, sensitive, hits)
     ]
     if chosen:
         config = IntxWeightOnlyConfig(weight_dtype=getattr(torch, f"int{bits}"), granularity=PerAxis(0))
@@ -184,7 +193,9 @@ def quantize_8da4w(
             else:
                 chosen.append(fqn)
         if chosen:
-            quantize_(module, config, filter_fn=lambda m, fqn, chosen=chosen: isinstance(m, nn.Linear) and fqn in chosen)
+            quantize_(
+                module, config, filter_fn=lambda m, fqn, chosen=chosen: isinstance(m, nn.Linear) and fqn in chosen
+            )
         report["linears_quantized"] += len(chosen)
         eps[name] = _export(module, example)
     _check_sensitive(sensitive, hits)

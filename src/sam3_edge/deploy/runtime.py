@@ -41,9 +41,8 @@ class PteProgram:
     """A loaded ``.pte``: ``run(method, inputs) -> list of tensors``; methods are loaded on first use."""
 
     def __init__(self, pte: str | Path) -> None:
-        from executorch.runtime import Runtime
-
         import executorch.kernels.quantized  # noqa: F401  (portable quantized kernels for non-delegated ops)
+        from executorch.runtime import Runtime
 
         self.path = Path(pte)
         self.runtime = Runtime.get()

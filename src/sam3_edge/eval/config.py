@@ -29,6 +29,7 @@ class EvaluateParams:
     latency_runs: int = 10
     num_threads: int = 1  # torch CPU threads while evaluating and timing
     seed: int = 0  # point/box prompt sampling: the same prompts for every model
+    chunk_size: int = 200  # records per resumable chunk (a killed run redoes at most one chunk)
 
     def __post_init__(self) -> None:
         check(self.batch_size > 0, "batch_size", "must be > 0")
@@ -43,6 +44,7 @@ class EvaluateParams:
         check(self.results_max_per_pair > 0, "results_max_per_pair", "must be > 0")
         check(self.latency_runs > 0, "latency_runs", "must be > 0")
         check(self.num_threads > 0, "num_threads", "must be > 0")
+        check(self.chunk_size > 0, "chunk_size", "must be > 0")
 
 
 def _default_benchmark_keys() -> dict[str, str]:

@@ -58,3 +58,21 @@ def load_predictor(spec: str, *, name: str | None = None, device: str = "cpu") -
     if name:
         predictor.name = name
     return predictor
+
+
+def fingerprint(paths: list[str | Path]) -> str:
+    """sha256 over the contents of files and (recursively) directories, for resume keys; missing paths count too."""
+    import hashlib
+
+    from sam3_edge.utils import sha256_file
+
+    digest = hashlib.sha256()
+    for root in map(Path, paths):
+        files = (
+            sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+            if root.is_dir()
+            else [root]
+        )
+        for f in files:
+            digest.update(f"{f}:{sha256_file(f) if f.is_file() else 'missing'}\n".encode())
+    return digest.hexdigest()

@@ -9,13 +9,14 @@ reads ``data/index/*.json`` (``sam3_edge.data.datasets``, imported lazily) and s
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 
+from sam3_edge.data.records import ConceptPair, ImageRecord, VideoRecord
 from sam3_edge.types import Prompt, PromptKind
 from sam3_edge.utils import LOG
 
@@ -91,26 +92,28 @@ def _decode(rle, shape: tuple[int, int]) -> np.ndarray:
     return mask
 
 
-def _limit(items: list, n: int) -> list:
+def limit(items: list, n: int) -> list:
+    """The first ``n`` items (all when ``n`` is 0)."""
     return items[:n] if n > 0 else items
 
 
 def concept_samples(
     index_file: str | Path,
+    pairs: Sequence[ConceptPair],
     *,
     image_size: int,
     kinds: tuple[PromptKind, ...],
     seed: int,
-    max_pairs: int,
     skips: Skips,
 ) -> Iterator[ConceptSample]:
-    """SA-Co pairs of an index file as samples; point/box prompts come from ``sample_prompt`` (positives only)."""
-    from sam3_edge.data.datasets import load_concept_pairs, read_image, resolve_path
+    """SA-Co pairs (records of ``index_file``) as samples; point/box prompts come from ``sample_prompt`` (positives
+    only) with a generator seeded by ``(seed, pair_id)``: the same prompt for every model, whatever the chunking."""
+    from sam3_edge.data.datasets import read_image, resolve_path
     from sam3_edge.data.prompts import sample_prompt
 
-    rng = np.random.default_rng(seed)
     geometric = [k for k in kinds if k != "text"]
-    for pair in _limit(load_concept_pairs(index_file), max_pairs):
+    for pair in pairs:
+        rng = np.random.default_rng([seed, pair.pair_id])
         path = resolve_path(index_file, pair.image)
         try:
             image = read_image(path)
@@ -143,19 +146,19 @@ def concept_samples(
 
 def image_samples(
     index_file: str | Path,
+    records: Sequence[ImageRecord],
     *,
     image_size: int,
     kinds: tuple[PromptKind, ...],
-    max_images: int,
     max_instances: int,
     skips: Skips,
 ) -> Iterator[ConceptSample]:
-    """SA-1B images as samples with one point and/or box prompt for each of the first ``max_instances`` instances
-    (point = the annotation's ``point_coords`` when present, else the mask's most interior pixel)."""
-    from sam3_edge.data.datasets import load_image_records, read_image, resolve_path
+    """SA-1B images (records of ``index_file``) as samples with one point and/or box prompt for each of the first
+    ``max_instances`` instances (point = the annotation's ``point_coords`` if any, else the most interior pixel)."""
+    from sam3_edge.data.datasets import read_image, resolve_path
 
     geometric = [k for k in kinds if k != "text"]
-    for rec in _limit(load_image_records(index_file), max_images):
+    for rec in records:
         path = resolve_path(index_file, rec.image)
         try:
             image = read_image(path)
@@ -193,11 +196,11 @@ def image_samples(
             )
 
 
-def video_samples(index_file: str | Path, *, max_videos: int, skips: Skips) -> Iterator[VideoSample]:
-    """SA-V clips of an index file: all frames decoded, masklets decoded on their annotated frames."""
-    from sam3_edge.data.datasets import load_video_records, read_video_frames, resolve_path
+def video_samples(index_file: str | Path, records: Sequence[VideoRecord], *, skips: Skips) -> Iterator[VideoSample]:
+    """SA-V clips (records of ``index_file``): all frames decoded, masklets decoded on their annotated frames."""
+    from sam3_edge.data.datasets import read_video_frames, resolve_path
 
-    for rec in _limit(load_video_records(index_file), max_videos):
+    for rec in records:
         path = resolve_path(index_file, rec.video)
         try:
             frames = read_video_frames(path)

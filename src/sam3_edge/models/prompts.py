@@ -25,9 +25,7 @@ class PromptTensors:
         return PromptTensors(*(t.to(device) for t in (self.token_ids, self.points, self.box, self.box_valid)))
 
 
-def prepare_prompts(
-    prompts: list[Prompt], *, tokenizer, max_points: int, scale: float = 1.0
-) -> PromptTensors:
+def prepare_prompts(prompts: list[Prompt], *, tokenizer, max_points: int, scale: float = 1.0) -> PromptTensors:
     """Prompts in pixels (times ``scale`` to reach the model's input size) -> :class:`PromptTensors`.
 
     More than ``max_points`` points is an error (the exported program has that many slots).

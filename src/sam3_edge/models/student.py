@@ -63,7 +63,11 @@ class Student(nn.Module):
         )
         self.prompt_encoder = PromptEncoder(dim=c.dim, image_size=c.image_size)
         self.resampler = PerceiverResampler(
-            dim=c.dim, num_latents=c.num_latents, num_heads=c.num_heads, ffn_dim=c.ffn_dim, num_layers=c.resampler_layers
+            dim=c.dim,
+            num_latents=c.num_latents,
+            num_heads=c.num_heads,
+            ffn_dim=c.ffn_dim,
+            num_layers=c.resampler_layers,
         )
         self.detr_encoder = DetrEncoder(
             dim=c.dim, num_heads=c.num_heads, ffn_dim=c.ffn_dim, num_layers=c.enc_layers, dropout=c.dropout
@@ -78,9 +82,7 @@ class Student(nn.Module):
         )
         self.mask_decoder = MaskDecoder(dim=c.dim)
         self.memory_attention = MemoryAttention(dim=c.dim, num_heads=c.num_heads, ffn_dim=c.ffn_dim)
-        self.memory = PerceiverMemory(
-            dim=c.dim, num_latents=c.memory_latents, num_heads=c.num_heads, ffn_dim=c.ffn_dim
-        )
+        self.memory = PerceiverMemory(dim=c.dim, num_latents=c.memory_latents, num_heads=c.num_heads, ffn_dim=c.ffn_dim)
 
     # ---- parts -------------------------------------------------------------------------------------------
     def encode_text(self, token_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -36,8 +36,9 @@ def write_report(
         rel = os.path.relpath(gallery, out_dir)
         state = "" if Path(gallery).exists() else " (missing: stage visual_qa not run)"
         links.append((f"Visual QA gallery{state}", rel))
-    links.append(("Plots: `dvc plots show` (size vs latency vs mIoU, presence precision/recall, training curves)",
-                  "plots/"))
+    links.append(
+        ("Plot data (render with: dvc plots show): size vs latency vs mIoU, presence precision/recall", "plots/")
+    )
     written = [out_dir / "report.md", out_dir / "report.html", out_dir / "results.md"]
     write_text(written[0], report_markdown(sections, title=params.title, digits=params.digits, links=links))
     write_text(written[1], report_html(sections, title=params.title, digits=params.digits, links=links))

@@ -43,7 +43,8 @@ class VisualQAParams:
     columns: tuple[ColumnName, ...] = ("teacher", "student", "quantized")
     sort_by: ColumnName = "student"
     score_threshold: float = 0.5  # an instance is a query with final score >= this (SAM 3: 0.5)
-    tile_size: int = 192  # pixels of the longer side of each embedded PNG
+    tile_size: int = 192  # pixels of the longer side of each embedded image
+    image_format: Literal["png", "jpeg"] = "png"  # jpeg keeps a 15 x 25 gallery of photos to tens of MB
     batch_size: int = 8
     seed: int = 0
     num_threads: int = 1
@@ -62,9 +63,9 @@ class VisualQAParams:
 class ReportParams:
     """``reports/report.{md,html}`` from the metrics JSON. Model names are the stems of metrics/eval/<name>.json.
 
-    ``quality_models`` maps a row label to an evaluated model name; ``quantized`` maps a quantization variant
-    (metrics/quantize/<variant>.json) to the evaluated model name of its ``.pte`` (its mIoU and drop vs
-    ``baseline``). ``readme_results`` replaces the README block between the results markers.
+    ``quality_models`` maps a row label to an evaluated model name; ``quantized`` maps a quantize metrics file
+    stem (metrics/quantize/<model>_<variant>.json) to the evaluated model name of its ``.pte`` (its mIoU and drop
+    vs ``baseline``). ``readme_results`` replaces the README block between the results markers.
     """
 
     title: str = "sam3-edge report"

@@ -115,8 +115,17 @@ def select_items(index_file: str | Path, params: VisualQAParams) -> Selection:
                     sel.skips["empty_target_mask"] += 1
                     continue
                 target = int(nonempty[int(rng.integers(len(nonempty)))])
-            sel.items.append(GalleryItem(pair_id=pair.pair_id, image_key=str(key), text=pair.text, kind=kind,
-                                         image=image, gt_masks=gt, target=target))
+            sel.items.append(
+                GalleryItem(
+                    pair_id=pair.pair_id,
+                    image_key=str(key),
+                    text=pair.text,
+                    kind=kind,
+                    image=image,
+                    gt_masks=gt,
+                    target=target,
+                )
+            )
     return sel
 
 
@@ -125,7 +134,9 @@ def score_tile(item: GalleryItem, out: ItemOutput) -> TileScore:
         correct = len(out.instances) == 0
         return TileScore(iou=None, correct_absent=correct, rank_value=1.0 if correct else 0.0)
     if item.kind == "text":
-        union = np.any([i.mask for i in out.instances], axis=0) if out.instances else np.zeros(item.image.shape[:2], bool)
+        union = (
+            np.any([i.mask for i in out.instances], axis=0) if out.instances else np.zeros(item.image.shape[:2], bool)
+        )
         iou = mask_iou(union, item.target_mask)
     else:
         iou = mask_iou(out.top.mask, item.target_mask) if out.top is not None else 0.0
@@ -146,11 +157,17 @@ class Column:
             return {"status": "missing", "reason": self.missing}
         ious = [s.iou for s in self.scores if s.iou is not None]
         neg = [s.correct_absent for s in self.scores if s.correct_absent is not None]
-        return {"tiles": len(self.scores), "mean_tile_iou": float(np.mean(ious)) if ious else None,
-                "negatives": len(neg), "negatives_correct": int(sum(neg))}
+        return {
+            "tiles": len(self.scores),
+            "mean_tile_iou": float(np.mean(ious)) if ious else None,
+            "negatives": len(neg),
+            "negatives_correct": int(sum(neg)),
+        }
 
 
-def run_columns(items: list[GalleryItem], predictors: dict[str, Predictor | str], params: VisualQAParams) -> list[Column]:
+def run_columns(
+    items: list[GalleryItem], predictors: dict[str, Predictor | str], params: VisualQAParams
+) -> list[Column]:
     """``predictors``: column name -> a Predictor, or a string saying why that column is missing."""
     columns = []
     for name in params.columns:
@@ -162,8 +179,13 @@ def run_columns(items: list[GalleryItem], predictors: dict[str, Predictor | str]
         bar = tqdm(total=len(items), desc=f"visual_qa {name}", disable=progress_disabled(), unit="tile")
         for start in range(0, len(items), params.batch_size):
             chunk = items[start : start + params.batch_size]
-            outputs += run_predictor(pred, [i.image for i in chunk], [i.prompt for i in chunk],
-                                     score_threshold=params.score_threshold, batch_size=params.batch_size)
+            outputs += run_predictor(
+                pred,
+                [i.image for i in chunk],
+                [i.prompt for i in chunk],
+                score_threshold=params.score_threshold,
+                batch_size=params.batch_size,
+            )
             bar.update(len(chunk))
         bar.close()
         columns.append(Column(name, outputs, [score_tile(i, o) for i, o in zip(items, outputs, strict=True)]))

@@ -42,7 +42,9 @@ class ItemOutput:
 def scale_prompt(prompt: Prompt, sx: float, sy: float) -> Prompt:
     """The prompt with x scaled by ``sx`` and y by ``sy``."""
     points = tuple((x * sx, y * sy, int(label)) for x, y, label in prompt.points)
-    box = None if prompt.box is None else (prompt.box[0] * sx, prompt.box[1] * sy, prompt.box[2] * sx, prompt.box[3] * sy)
+    box = (
+        None if prompt.box is None else (prompt.box[0] * sx, prompt.box[1] * sy, prompt.box[2] * sx, prompt.box[3] * sy)
+    )
     return replace(prompt, points=points, box=box)
 
 
@@ -53,8 +55,14 @@ def _instance(pred_boxes: torch.Tensor, scores: torch.Tensor, q: int, mask: np.n
 
 
 @torch.inference_mode()
-def run_predictor(predictor: Predictor, images: Sequence[np.ndarray], prompts: Sequence[Prompt], *,
-                  score_threshold: float = 0.5, batch_size: int = 8) -> list[ItemOutput]:
+def run_predictor(
+    predictor: Predictor,
+    images: Sequence[np.ndarray],
+    prompts: Sequence[Prompt],
+    *,
+    score_threshold: float = 0.5,
+    batch_size: int = 8,
+) -> list[ItemOutput]:
     """images: uint8 [H, W, 3] each (sizes may differ); prompts: in pixels of each original image."""
     if len(images) != len(prompts):
         raise ValueError(f"{len(images)} images but {len(prompts)} prompts")

@@ -17,9 +17,18 @@ from sam3_edge.utils import atomic_path
 
 # Distinct, colour-blind-friendly-ish instance colours (Tableau 10).
 PALETTE: tuple[tuple[int, int, int], ...] = (
-    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
 )
+GT_COLOUR = (0, 229, 255)  # ground-truth outlines (cyan): distinct from the instance fills
 
 
 def outline(mask: np.ndarray, width: int = 1) -> np.ndarray:
@@ -29,8 +38,14 @@ def outline(mask: np.ndarray, width: int = 1) -> np.ndarray:
     return mask & ~binary_erosion(mask, iterations=width, border_value=0)
 
 
-def overlay_masks(image: np.ndarray, masks: Sequence[np.ndarray] | np.ndarray, *, alpha: float = 0.45,
-                  fill: bool = True, colours: Sequence[tuple[int, int, int]] = PALETTE) -> np.ndarray:
+def overlay_masks(
+    image: np.ndarray,
+    masks: Sequence[np.ndarray] | np.ndarray,
+    *,
+    alpha: float = 0.45,
+    fill: bool = True,
+    colours: Sequence[tuple[int, int, int]] = PALETTE,
+) -> np.ndarray:
     """image uint8 [H, W, 3], masks bool [N, H, W] -> uint8 [H, W, 3] with each mask tinted and outlined."""
     out = image.astype(np.float32).copy()
     width = max(1, round(max(image.shape[:2]) / 160))
@@ -72,20 +87,27 @@ def resize_max_side(image: np.ndarray, max_side: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
 
 
-def png_bytes(image: np.ndarray, *, max_side: int | None = None) -> bytes:
+def encode_image(image: np.ndarray, *, max_side: int | None = None, fmt: str = "png", quality: int = 85) -> bytes:
+    """uint8 [H, W, 3] -> PNG (lossless) or JPEG bytes, shrunk to ``max_side`` on the longer side when given."""
     if max_side is not None:
         image = resize_max_side(image, max_side)
     buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG", optimize=True)
+    if fmt == "png":
+        Image.fromarray(image).save(buf, format="PNG", optimize=True)
+    elif fmt == "jpeg":
+        Image.fromarray(image).save(buf, format="JPEG", quality=quality)
+    else:
+        raise ValueError(f"image format must be png or jpeg, got {fmt!r}")
     return buf.getvalue()
 
 
-def png_data_uri(image: np.ndarray, *, max_side: int | None = None) -> str:
-    """uint8 [H, W, 3] -> ``data:image/png;base64,...`` (so an HTML page needs no side files)."""
-    return "data:image/png;base64," + base64.b64encode(png_bytes(image, max_side=max_side)).decode("ascii")
+def data_uri(image: np.ndarray, *, max_side: int | None = None, fmt: str = "png") -> str:
+    """uint8 [H, W, 3] -> ``data:image/<fmt>;base64,...`` (so an HTML page needs no side files)."""
+    payload = base64.b64encode(encode_image(image, max_side=max_side, fmt=fmt)).decode("ascii")
+    return f"data:image/{fmt};base64,{payload}"
 
 
 def save_png(path: str | Path, image: np.ndarray) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_bytes(png_bytes(image))
+        tmp.write_bytes(encode_image(image))
         os.chmod(tmp, 0o644)

@@ -17,24 +17,32 @@ from sam3_edge.report.values import MetricsFile
 def variant_rows(metrics_dir: str | Path, params: ReportParams) -> tuple[list[dict[str, Any]], list[str]]:
     """One row per exported (backend, variant): size_mb, latency_ms, fps, miou (mIoU of the variant)."""
     metrics_dir = Path(metrics_dir)
-    quant = {row[0].value: row for row in quantization_table(metrics_dir, params).rows if row[0].present}
+    quant = {(r[1].value, r[0].value): r for r in quantization_table(metrics_dir, params).rows if r[0].present}
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
     for row in deployment_table(metrics_dir).rows:
-        backend, _model, variant, _status, size, latency, fps = row[:7]
+        backend, model, variant, _status, size, latency, fps = row[:7]
         if not backend.present:
             skipped.append(backend.text())
             continue
-        label = f"{variant.value}@{backend.value}"
-        miou = quant[variant.value][2] if variant.value in quant else None
+        label = f"{model.value}/{variant.value}@{backend.value}"
+        key = (model.value, variant.value)
+        miou = quant[key][5] if key in quant else None  # the quantization table's mIoU column
         figures = {"size_mb": size, "latency_ms": latency}
         absent = [f"{k}: {c.text()}" for k, c in figures.items() if c.number() is None]
         if absent:
             skipped.append(f"{label}: " + "; ".join(absent))
             continue
-        rows.append({"variant": label, "backend": backend.value, "size_mb": size.number(),
-                     "latency_ms": latency.number(), "fps": fps.number(),
-                     "miou": miou.number() if miou is not None else None})
+        rows.append(
+            {
+                "variant": label,
+                "backend": backend.value,
+                "size_mb": size.number(),
+                "latency_ms": latency.number(),
+                "fps": fps.number(),
+                "miou": miou.number() if miou is not None else None,
+            }
+        )
     return rows, skipped
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from sam3_edge.types import Prompt
@@ -42,8 +40,14 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
     return x0, y0, x1, y1
 
 
-def build_prompt(text: str | None, point: tuple[float, float] | None, box: tuple[float, float, float, float] | None,
-                 *, width: int, height: int) -> Prompt:
+def build_prompt(
+    text: str | None,
+    point: tuple[float, float] | None,
+    box: tuple[float, float, float, float] | None,
+    *,
+    width: int,
+    height: int,
+) -> Prompt:
     """The prompt in pixels of the image; a point or box outside the image is an error naming it."""
     if point is not None and box is not None:
         raise ValueError("give --point or --box, not both (one geometric prompt per call)")
@@ -91,12 +95,16 @@ def describe(output: ItemOutput, prompt: Prompt, threshold: float) -> list[str]:
             lines.append(f"no instance with score >= {threshold}: the model answers that {prompt.text!r} is absent")
         for n, inst in enumerate(output.instances, 1):
             x0, y0, x1, y1 = inst.box
-            lines.append(f"#{n}  score {inst.score:.3f}  box [{x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f}]  "
-                         f"area {int(inst.mask.sum())} px")
+            lines.append(
+                f"#{n}  score {inst.score:.3f}  box [{x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f}]  "
+                f"area {int(inst.mask.sum())} px"
+            )
     elif output.top is not None:
         x0, y0, x1, y1 = output.top.box
-        lines.append(f"#1  score {output.top.score:.3f}  box [{x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f}]  "
-                     f"area {int(output.top.mask.sum())} px  (top query for the {prompt.kind} prompt)")
+        lines.append(
+            f"#1  score {output.top.score:.3f}  box [{x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f}]  "
+            f"area {int(output.top.mask.sum())} px  (top query for the {prompt.kind} prompt)"
+        )
     return lines
 
 
@@ -130,8 +138,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_predict_command(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="segment one image with a prompt (student checkpoint or .pte)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "predict",
+        help="segment one image with a prompt (student checkpoint or .pte)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--image", required=True, help="image file (jpg/png)")
     p.add_argument("--prompt", help='noun phrase, e.g. "red circle" (all instances of it)')
     p.add_argument("--point", type=parse_point, metavar="X,Y", help="foreground point in image pixels")

@@ -27,18 +27,33 @@ def _md_cell(cell: Cell, digits: int) -> str:
 
 
 def table_markdown(table: Table, *, digits: int = 3, level: int = 2) -> str:
-    lines = [f"{'#' * level} {table.title}", "", "| " + " | ".join(_md_escape(h) for h in table.headers) + " |",
-             "|" + "|".join(" --- " for _ in table.headers) + "|"]
+    lines = [
+        f"{'#' * level} {table.title}",
+        "",
+        "| " + " | ".join(_md_escape(h) for h in table.headers) + " |",
+        "|" + "|".join(" --- " for _ in table.headers) + "|",
+    ]
     lines += ["| " + " | ".join(_md_cell(c, digits) for c in row) + " |" for row in table.rows]
     lines += ["", *table.notes] if table.notes else []
     return "\n".join(lines) + "\n"
 
 
-def report_markdown(sections: dict[str, list[Table]], *, title: str, digits: int = 3,
-                    links: Sequence[tuple[str, str]] = (), generated: str | None = None) -> str:
+def report_markdown(
+    sections: dict[str, list[Table]],
+    *,
+    title: str,
+    digits: int = 3,
+    links: Sequence[tuple[str, str]] = (),
+    generated: str | None = None,
+) -> str:
     generated = generated or _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    parts = [f"# {title}", "", f"Generated {generated} by the `report` stage from `metrics/*.json` and `dvc.lock`; "
-             "every figure is read from those files. A cell in italics says why a figure is absent.", ""]
+    parts = [
+        f"# {title}",
+        "",
+        f"Generated {generated} by the `report` stage from `metrics/*.json` and `dvc.lock`; "
+        "every figure is read from those files. A cell in italics says why a figure is absent.",
+        "",
+    ]
     parts += [f"- [{text}]({href})" for text, href in links]
     parts += [""] if links else []
     parts += [table_markdown(t, digits=digits) for t in sections.get("main", [])]
@@ -83,25 +98,39 @@ def table_html(table: Table, *, digits: int = 3, level: int = 2) -> str:
     return f"<h{level}>{html.escape(table.title)}</h{level}><table><tr>{head}</tr>{body}</table>{notes}"
 
 
-def report_html(sections: dict[str, list[Table]], *, title: str, digits: int = 3,
-                links: Sequence[tuple[str, str]] = (), generated: str | None = None) -> str:
+def report_html(
+    sections: dict[str, list[Table]],
+    *,
+    title: str,
+    digits: int = 3,
+    links: Sequence[tuple[str, str]] = (),
+    generated: str | None = None,
+) -> str:
     generated = generated or _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     link_html = "".join(f'<li><a href="{html.escape(h)}">{html.escape(t)}</a></li>' for t, h in links)
     main = "".join(table_html(t, digits=digits) for t in sections.get("main", []))
-    appendix = "".join(f"<details><summary>{html.escape(t.title)}</summary>{table_html(t, digits=digits, level=3)}</details>"
-                       for t in sections.get("appendix", []))
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
-            f'<p class="note">Generated {html.escape(generated)} by the <code>report</code> stage from '
-            "<code>metrics/*.json</code> and <code>dvc.lock</code>; every figure is read from those files. "
-            "A grey cell says why a figure is absent.</p>"
-            f"<ul>{link_html}</ul>{main}"
-            + (f"<h2>Appendix: every metrics file</h2>{appendix}" if appendix else "")
-            + "</body></html>\n")
+    appendix = "".join(
+        f"<details><summary>{html.escape(t.title)}</summary>{table_html(t, digits=digits, level=3)}</details>"
+        for t in sections.get("appendix", [])
+    )
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+        f'<p class="note">Generated {html.escape(generated)} by the <code>report</code> stage from '
+        "<code>metrics/*.json</code> and <code>dvc.lock</code>; every figure is read from those files. "
+        "A grey cell says why a figure is absent.</p>"
+        f"<ul>{link_html}</ul>{main}"
+        + (f"<h2>Appendix: every metrics file</h2>{appendix}" if appendix else "")
+        + "</body></html>\n"
+    )
 
 
-def results_snippet(sections: dict[str, list[Table]], *, digits: int = 3, keep: Sequence[str] = (
-        "Quality (val split)", "Quantization", "Deployment (ExecuTorch)", "Go / No-Go gates")) -> str:
+def results_snippet(
+    sections: dict[str, list[Table]],
+    *,
+    digits: int = 3,
+    keep: Sequence[str] = ("Quality (val split)", "Quantization", "Deployment (ExecuTorch)", "Go / No-Go gates"),
+) -> str:
     """The README results block: the headline tables, as level-3 Markdown (no timestamp: stable in git)."""
     tables = [t for t in sections.get("main", []) if t.title in keep]
     return "\n".join(table_markdown(t, digits=digits, level=3) for t in tables)
@@ -113,8 +142,9 @@ def replace_between_markers(text: str, snippet: str, *, start: str = RESULTS_STA
     Raises ``ValueError`` when a marker is absent, duplicated or out of order (nothing is guessed).
     """
     if text.count(start) != 1 or text.count(end) != 1:
-        raise ValueError(f"expected exactly one {start!r} and one {end!r} marker, found "
-                         f"{text.count(start)} and {text.count(end)}")
+        raise ValueError(
+            f"expected exactly one {start!r} and one {end!r} marker, found {text.count(start)} and {text.count(end)}"
+        )
     i, j = text.index(start), text.index(end)
     if j < i:
         raise ValueError(f"{end!r} comes before {start!r}")

@@ -30,9 +30,9 @@ QUALITY_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
 SIZE_MB_KEYS = ("size_mb", "pte_size_mb", "model_size_mb", "checkpoint_size_mb")
 SIZE_BYTES_KEYS = ("file_bytes", "size_bytes", "pte_size_bytes", "bytes")
 MIOU_KEYS = ("miou.text", "miou", "eval.miou.text")
-LATENCY_KEYS = ("image_latency_ms", "latency_ms", "latency.image_ms_median", "image_ms_median")
-FPS_KEYS = ("video_fps", "fps")
-PEAK_MEMORY_KEYS = ("peak_memory_mb", "peak_mem_mb", "memory.peak_mb")
+LATENCY_KEYS = ("image.p50_ms", "image_latency_ms", "latency_ms", "latency.image_ms_median")
+FPS_KEYS = ("video.fps", "video_fps", "fps")
+PEAK_MEMORY_KEYS = ("peak_rss_mb", "peak_memory_mb")
 DELEGATED_KEYS = ("delegated_fraction", "delegation.fraction")
 MIB = 1.0 / (1024 * 1024)
 
@@ -57,8 +57,10 @@ def quality_table(metrics_dir: Path, params: ReportParams) -> Table:
             table.rows.append([Cell(label), Cell(None, f.problem), *[Cell(None, "-")] * (len(QUALITY_COLUMNS) - 1)])
             continue
         table.rows.append([Cell(label), *(f.cell(*keys) for _, keys in QUALITY_COLUMNS)])
-    table.notes.append("mIoU text = instance mIoU of text prompts on positive pairs (Hungarian matching); "
-                       "cgF1 = pmF1 x IL_MCC (SA-Co); J&F on SA-V val clips; definitions in sam3_edge.eval.")
+    table.notes.append(
+        "mIoU text = instance mIoU of text prompts on positive pairs (Hungarian matching); "
+        "cgF1 = pmF1 x IL_MCC (SA-Co); J&F on SA-V val clips; definitions in sam3_edge.eval."
+    )
     return table
 
 
@@ -91,12 +93,23 @@ def _status_cell(f: MetricsFile) -> Cell:
 
 
 def _exports(metrics_dir: Path) -> list[MetricsFile]:
-    return [MetricsFile.read(p, stage=f"export@{p.stem}") for p in sorted((metrics_dir / "export").glob("*.json"))]
+    """metrics/export/<model>/<backend>_<variant>.json (any depth), written by sam3_edge.deploy.pipeline.run_export."""
+    return [MetricsFile.read(p, stage=f"export@{p.stem}") for p in sorted((metrics_dir / "export").rglob("*.json"))]
 
 
 def quantization_table(metrics_dir: Path, params: ReportParams) -> Table:
-    table = Table("Quantization", ["variant", "model", "status", ".pte size (xnnpack)", "ratio to fp32", "mIoU text",
-                                   f"drop vs {params.baseline}"])
+    table = Table(
+        "Quantization",
+        [
+            "variant",
+            "model",
+            "status",
+            ".pte size (xnnpack)",
+            "ratio to fp32",
+            "mIoU text",
+            f"drop vs {params.baseline}",
+        ],
+    )
     base = _eval_file(metrics_dir, params.baseline).cell(*MIOU_KEYS)
     files = sorted((metrics_dir / "quantize").glob("*.json"))
     if not files:
@@ -112,26 +125,54 @@ def quantization_table(metrics_dir: Path, params: ReportParams) -> Table:
         same.sort(key=lambda e: (e.raw("backend") != (True, "xnnpack"), e.raw("status") != (True, "ok"), str(e.path)))
         size = _size_cell(same[0]) if same else Cell(None, "missing (stage export not run)")
         ratio = same[0].cell("size.ratio_to_fp32") if same else Cell(None, "-")
+        if f.raw("status")[0] and f.raw("status")[1] != "ok":  # skipped/failed: nothing to size or score
+            table.rows.append([Cell(v), model, _status_cell(f), *[Cell(None, "-")] * 4])
+            continue
         miou = f.cell(*MIOU_KEYS)
-        if not miou.present and v in params.quantized:
-            miou = _eval_file(metrics_dir, params.quantized[v]).cell(*MIOU_KEYS)
+        if not miou.present and path.stem in params.quantized:
+            miou = _eval_file(metrics_dir, params.quantized[path.stem]).cell(*MIOU_KEYS)
         elif not miou.present:
-            miou = Cell(None, f"not evaluated (add {v} to report.quantized)")
+            miou = Cell(None, f"not evaluated (no report.quantized entry for {path.stem})")
         table.rows.append([Cell(v), model, _status_cell(f), size, ratio, miou, _drop(base, miou)])
-    table.notes.append(f"drop = mIoU({params.baseline}) - mIoU(variant), both read from metrics/eval/*.json; "
-                       "size = the variant's .pte (xnnpack when exported) from metrics/export/*.json.")
+    table.notes.append(
+        f"drop = mIoU({params.baseline}) - mIoU(variant), both read from metrics/eval/*.json; "
+        "size = the variant's .pte (xnnpack when exported) from metrics/export/*.json."
+    )
     return table
 
 
-def _benchmark_cell(bench: MetricsFile, prefixes: list[str], keys: tuple[str, ...]) -> Cell:
+def _benchmark_entry(bench: MetricsFile, model: str, backend: str, variant: str) -> tuple[list[str], Cell | None]:
+    """Key prefixes of one export in metrics/benchmark.json (sam3_edge.deploy.benchmark: ``<model>.<backend>_<variant>``
+    with ``image.p50_ms``, ``video.fps``, ``peak_rss_mb``), or a cell saying why it has no figures."""
     if not bench.exists:
-        return Cell(None, bench.problem)
-    return bench.cell(*[f"{p}.{k}" for p in prefixes for k in keys])
+        return [], Cell(None, bench.problem)
+    prefix = f"{model}.{backend}_{variant}"
+    found, entry = bench.raw(prefix)
+    if not found:
+        found_model, model_entry = bench.raw(model)
+        if found_model and isinstance(model_entry, dict) and model_entry.get("status") not in (None, "ok"):
+            return [], to_cell({"status": model_entry["status"], "reason": model_entry.get("reason", "")})
+        return [], Cell(None, f"missing key {prefix} in {bench.path.name}")
+    if isinstance(entry, dict) and entry.get("executed") is False:
+        return [], Cell(None, f"not run here: {entry.get('reason') or 'no reason given'}")
+    return [prefix], None
 
 
 def deployment_table(metrics_dir: Path) -> Table:
-    table = Table("Deployment (ExecuTorch)", ["backend", "model", "variant", "status", ".pte size", "latency ms",
-                                              "FPS", "peak memory MB", "delegated fraction"])
+    table = Table(
+        "Deployment (ExecuTorch)",
+        [
+            "backend",
+            "model",
+            "variant",
+            "status",
+            ".pte size",
+            "latency ms",
+            "FPS",
+            "peak memory MB",
+            "delegated fraction",
+        ],
+    )
     bench = MetricsFile.read(metrics_dir / "benchmark.json", stage="benchmark")
     exports = _exports(metrics_dir)
     if not exports:
@@ -143,16 +184,21 @@ def deployment_table(metrics_dir: Path) -> Table:
         v = str(f.raw("variant")[1]) if f.raw("variant")[0] else stem_variant
         model = f.cell("model")
         m = str(model.value) if model.present else ""
-        prefixes = [f"{m}.{v}.{b}", f"{v}.{b}", f"{b}.{v}", f"{b}_{v}", f.path.stem]
         row = [Cell(b), model, Cell(v), _status_cell(f), _size_cell(f)]
+        if f.raw("status")[0] and f.raw("status")[1] != "ok":  # skipped/failed: no file to measure
+            table.rows.append([*row[:4], *[Cell(None, "-")] * 5])
+            continue
+        prefixes, why = _benchmark_entry(bench, m, b, v)
         for keys in (LATENCY_KEYS, FPS_KEYS, PEAK_MEMORY_KEYS, DELEGATED_KEYS):
             cell = f.cell(*keys)
-            if not cell.present and not cell.note.startswith(("skipped", "undefined", "failed")):
-                cell = _benchmark_cell(bench, prefixes, keys)
+            if not cell.present:
+                cell = why or bench.cell(*[f"{p}.{k}" for p in prefixes for k in keys])
             row.append(cell)
         table.rows.append(row)
-    table.notes.append("latency / FPS / peak memory are measured by the benchmark stage with the ExecuTorch runtime "
-                       "on this machine's CPU; a backend that cannot run here shows its status and reason.")
+    table.notes.append(
+        "latency / FPS / peak memory are measured by the benchmark stage with the ExecuTorch runtime "
+        "on this machine's CPU; a backend that cannot run here shows its status and reason."
+    )
     return table
 
 
@@ -172,16 +218,24 @@ def gates_table(metrics_dir: Path) -> Table:
         gate = gate if isinstance(gate, dict) else {}
         value = to_cell(gate["value"]) if "value" in gate else Cell(None, gate.get("reason") or "missing key value")
         thr = gate.get("threshold")
-        thr_cell = Cell(f"{gate.get('comparison', '')} {thr}".strip()) if thr is not None else Cell(None, "missing key threshold")
+        thr_cell = (
+            Cell(f"{gate.get('comparison', '')} {thr}".strip())
+            if thr is not None
+            else Cell(None, "missing key threshold")
+        )
         status = gate.get("status")
-        verdict = {"pass": Cell("GO"), "fail": Cell("NO-GO")}.get(status, Cell(None, f"{status or 'missing status'}"
-                                                                          + (f": {gate['reason']}" if gate.get("reason") else "")))
+        verdict = {"pass": Cell("GO"), "fail": Cell("NO-GO")}.get(
+            status, Cell(None, f"{status or 'missing status'}" + (f": {gate['reason']}" if gate.get("reason") else ""))
+        )
         table.rows.append([Cell(name), value, thr_cell, verdict])
     decision = f.cell("decision")
     if decision.present:
         why = f.cell("decision_reason")
-        table.notes.append(f"Decision: **{str(decision.value).upper()}**" + (f" ({why.value})" if why.present else "")
-                           + f", read from {f.path.name}.")
+        table.notes.append(
+            f"Decision: **{str(decision.value).upper()}**"
+            + (f" ({why.value})" if why.present else "")
+            + f", read from {f.path.name}."
+        )
     return table
 
 
@@ -194,11 +248,15 @@ def artifacts_table(lock: dict[str, Any] | None, root: Path) -> Table:
     for stage, entry in sorted((lock.get("stages") or {}).items()):
         for out in entry.get("outs") or []:
             size = out.get("size")
-            table.rows.append([
-                Cell(stage), Cell(out.get("path", "?")),
-                Cell(human_bytes(size)) if isinstance(size, int) else Cell(None, "size not recorded"),
-                Cell(out.get("nfiles", 1)), Cell((root / out.get("path", "")).exists()),
-            ])
+            table.rows.append(
+                [
+                    Cell(stage),
+                    Cell(out.get("path", "?")),
+                    Cell(human_bytes(size)) if isinstance(size, int) else Cell(None, "size not recorded"),
+                    Cell(out.get("nfiles", 1)),
+                    Cell((root / out.get("path", "")).exists()),
+                ]
+            )
     total = sum(out.get("size") or 0 for e in (lock.get("stages") or {}).values() for out in e.get("outs") or [])
     table.notes.append(f"{len(table.rows)} outs, {human_bytes(total)} in all (sizes as recorded in dvc.lock).")
     return table
@@ -224,13 +282,18 @@ def stage_metrics_tables(metrics_dir: Path, *, max_entries: int = 40) -> list[Ta
     return tables
 
 
-def report_tables(metrics_dir: str | Path, params: ReportParams, *, lock: dict[str, Any] | None,
-                  root: str | Path = ".") -> dict[str, list[Table]]:
+def report_tables(
+    metrics_dir: str | Path, params: ReportParams, *, lock: dict[str, Any] | None, root: str | Path = "."
+) -> dict[str, list[Table]]:
     """All sections of the report: {"main": [Table, ...], "appendix": [Table, ...]}."""
     metrics_dir = Path(metrics_dir)
     return {
-        "main": [quality_table(metrics_dir, params), quantization_table(metrics_dir, params),
-                 deployment_table(metrics_dir), gates_table(metrics_dir),
-                 artifacts_table(lock, Path(root))],
+        "main": [
+            quality_table(metrics_dir, params),
+            quantization_table(metrics_dir, params),
+            deployment_table(metrics_dir),
+            gates_table(metrics_dir),
+            artifacts_table(lock, Path(root)),
+        ],
         "appendix": stage_metrics_tables(metrics_dir),
     }

@@ -99,7 +99,12 @@ class MetricsFile:
             parts = key.split(".")
             for depth in range(len(parts) - 1, 0, -1):
                 found, value = self.raw(".".join(parts[:depth]))
-                if found and isinstance(value, dict) and isinstance(value.get("status"), str) and parts[depth] not in value:
+                if (
+                    found
+                    and isinstance(value, dict)
+                    and value.get("status") not in (None, "ok")
+                    and parts[depth] not in value
+                ):
                     return to_cell({"status": value["status"], "reason": value.get("reason", "")})
         return Cell(None, f"missing key {keys[0]} in {self.path.name}")
 

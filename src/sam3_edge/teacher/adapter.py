@@ -28,9 +28,18 @@ PAD_LABEL = -10  # Sam3Model's label for padded geometry prompts
 
 
 class TeacherAdapter(nn.Module):
-    def __init__(self, *, model: Sam3Model, tokenizer, image_size: int, fpn_levels: tuple[int, ...],
-                 point_box_size: float, name: str = "teacher", image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5),
-                 image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)) -> None:
+    def __init__(
+        self,
+        *,
+        model: Sam3Model,
+        tokenizer,
+        image_size: int,
+        fpn_levels: tuple[int, ...],
+        point_box_size: float,
+        name: str = "teacher",
+        image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5),
+        image_std: tuple[float, float, float] = (0.5, 0.5, 0.5),
+    ) -> None:
         super().__init__()
         num_levels = len(model.config.vision_config.scale_factors)
         bad = [i for i in fpn_levels if i >= num_levels]
@@ -48,8 +57,7 @@ class TeacherAdapter(nn.Module):
     # -- inputs -------------------------------------------------------------------------------------------------
     def tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """texts: B phrases -> (input_ids [B, 32] int64, attention_mask [B, 32] int64)."""
-        enc = self.tokenizer(texts, padding="max_length", max_length=MAX_TEXT_LEN, truncation=True,
-                             return_tensors="pt")
+        enc = self.tokenizer(texts, padding="max_length", max_length=MAX_TEXT_LEN, truncation=True, return_tensors="pt")
         device = self.image_mean.device
         return enc["input_ids"].to(device), enc["attention_mask"].to(device)
 
@@ -91,14 +99,21 @@ class TeacherAdapter(nn.Module):
     @contextmanager
     def _capture_encoder(self, store: list[torch.Tensor]):
         handle = self.model.detr_encoder.register_forward_hook(
-            lambda _m, _i, out: store.append(out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]))
+            lambda _m, _i, out: store.append(out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0])
+        )
         try:
             yield
         finally:
             handle.remove()
 
-    def forward_prompts(self, vision: Sam3VisionEncoderOutput, prompts: list[Prompt], *, side: float,
-                        image_index: list[int] | None = None) -> dict[str, torch.Tensor]:
+    def forward_prompts(
+        self,
+        vision: Sam3VisionEncoderOutput,
+        prompts: list[Prompt],
+        *,
+        side: float,
+        image_index: list[int] | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Run the prompt-dependent heads for B prompts over shared vision features.
 
         vision: features of I images; prompts: B prompts in pixels of the S x S input (``side`` = S);
@@ -109,8 +124,10 @@ class TeacherAdapter(nn.Module):
         index = list(range(len(prompts))) if image_index is None else list(image_index)
         if len(index) != len(prompts):
             raise ValueError(f"{len(prompts)} prompts but {len(index)} image indices")
-        groups = {"text": [i for i, p in enumerate(prompts) if p.kind == "text"],
-                  "geometry": [i for i, p in enumerate(prompts) if p.kind != "text"]}
+        groups = {
+            "text": [i for i, p in enumerate(prompts) if p.kind == "text"],
+            "geometry": [i for i, p in enumerate(prompts) if p.kind != "text"],
+        }
         parts: dict[str, list[tuple[list[int], torch.Tensor]]] = {}
         for group, members in groups.items():
             if not members:
@@ -118,9 +135,11 @@ class TeacherAdapter(nn.Module):
             sel = torch.tensor([index[i] for i in members], device=vision.fpn_hidden_states[0].device)
             sub = Sam3VisionEncoderOutput(
                 fpn_hidden_states=tuple(f.index_select(0, sel) for f in vision.fpn_hidden_states),
-                fpn_position_encoding=tuple(p.index_select(0, sel) if p.shape[0] == f.shape[0] else p
-                                            for p, f in zip(vision.fpn_position_encoding, vision.fpn_hidden_states,
-                                                            strict=True)))
+                fpn_position_encoding=tuple(
+                    p.index_select(0, sel) if p.shape[0] == f.shape[0] else p
+                    for p, f in zip(vision.fpn_position_encoding, vision.fpn_hidden_states, strict=True)
+                ),
+            )
             kwargs = {}
             if group == "text":
                 ids, mask = self.tokenize([prompts[i].text for i in members])
@@ -130,9 +149,14 @@ class TeacherAdapter(nn.Module):
             store: list[torch.Tensor] = []
             with self._capture_encoder(store):
                 out = self.model(vision_embeds=sub, input_ids=ids, attention_mask=mask, **kwargs)
-            result = {"mask_logits": out.pred_masks, "boxes": out.pred_boxes, "class_logits": out.pred_logits,
-                      "presence_logit": out.presence_logits.reshape(-1), "semantic_logits": out.semantic_seg[:, 0],
-                      "encoder": store[-1]}
+            result = {
+                "mask_logits": out.pred_masks,
+                "boxes": out.pred_boxes,
+                "class_logits": out.pred_logits,
+                "presence_logit": out.presence_logits.reshape(-1),
+                "semantic_logits": out.semantic_seg[:, 0],
+                "encoder": store[-1],
+            }
             for name, value in result.items():
                 parts.setdefault(name, []).append((members, value))
         merged = {}
@@ -161,5 +185,9 @@ class TeacherAdapter(nn.Module):
         vision = self.encode_images(images)
         out = self.forward_prompts(vision, prompts, side=float(images.shape[-1]))
         presence = out["presence_logit"].sigmoid()
-        return Prediction(mask_logits=out["mask_logits"].float(), boxes=out["boxes"].float(),
-                          scores=out["class_logits"].sigmoid() * presence[:, None], presence=presence)
+        return Prediction(
+            mask_logits=out["mask_logits"].float(),
+            boxes=out["boxes"].float(),
+            scores=out["class_logits"].sigmoid() * presence[:, None],
+            presence=presence,
+        )

@@ -20,8 +20,9 @@ def _real_teacher_id(source: str) -> str:
     return f"sam3:{source}@{digest.hexdigest()[:16]}"
 
 
-def build_teacher(params: TeacherParams, *, train_index: str | Path, val_index: str | Path,
-                  out_dir: str | Path) -> dict:
+def build_teacher(
+    params: TeacherParams, *, train_index: str | Path, val_index: str | Path, out_dir: str | Path
+) -> dict:
     """Write the teacher directory ``out_dir`` and return its val metrics (metrics/teacher.json).
 
     ``bootstrap``: train the tiny Sam3Model on ``train_index``. Otherwise load facebook/sam3 from
@@ -29,12 +30,24 @@ def build_teacher(params: TeacherParams, *, train_index: str | Path, val_index: 
     weights are absent), score it on ``val_index`` and write a ``teacher.json`` that points at the source.
     """
     if params.source == "bootstrap":
-        return {"source": "bootstrap", **train_bootstrap(params, train_index=train_index, val_index=val_index,
-                                                         out_dir=out_dir)}
-    adapter = load_teacher(params.source, fpn_levels=params.fpn_levels, point_box_size=params.point_box_size,
-                           image_size=params.image_size)
+        return {
+            "source": "bootstrap",
+            **train_bootstrap(params, train_index=train_index, val_index=val_index, out_dir=out_dir),
+        }
+    adapter = load_teacher(
+        params.source, fpn_levels=params.fpn_levels, point_box_size=params.point_box_size, image_size=params.image_size
+    )
     metrics = evaluate_teacher(adapter, params, val_index=val_index)
-    write_teacher_meta(out_dir, {"kind": "sam3", "source": params.source, "teacher_id": _real_teacher_id(params.source),
-                                 "image_size": params.image_size, "fpn_levels": list(params.fpn_levels),
-                                 "point_box_size": params.point_box_size, "params": to_dict(params)})
+    write_teacher_meta(
+        out_dir,
+        {
+            "kind": "sam3",
+            "source": params.source,
+            "teacher_id": _real_teacher_id(params.source),
+            "image_size": params.image_size,
+            "fpn_levels": list(params.fpn_levels),
+            "point_box_size": params.point_box_size,
+            "params": to_dict(params),
+        },
+    )
     return {"source": params.source, **metrics}

@@ -30,13 +30,27 @@ class TinySam3Params:
     scale_factors: tuple[float, ...] = (2.0, 1.0, 0.5)
 
     def __post_init__(self) -> None:
-        for name in ("vit_hidden", "vit_layers", "vit_heads", "hidden", "heads", "text_hidden", "text_layers",
-                     "num_queries", "detr_encoder_layers", "detr_decoder_layers", "geometry_layers"):
+        for name in (
+            "vit_hidden",
+            "vit_layers",
+            "vit_heads",
+            "hidden",
+            "heads",
+            "text_hidden",
+            "text_layers",
+            "num_queries",
+            "detr_encoder_layers",
+            "detr_decoder_layers",
+            "geometry_layers",
+        ):
             check(getattr(self, name) > 0, name, "must be > 0")
         check(self.hidden % self.heads == 0, "hidden", f"must be divisible by heads ({self.heads})")
         check(self.vit_hidden % self.vit_heads == 0, "vit_hidden", "must be divisible by vit_heads")
-        check(len(self.scale_factors) >= 2 and all(s in (4.0, 2.0, 1.0, 0.5) for s in self.scale_factors),
-              "scale_factors", "need >= 2 levels, each one of 4, 2, 1, 0.5 (Sam3Model drops the last one)")
+        check(
+            len(self.scale_factors) >= 2 and all(s in (4.0, 2.0, 1.0, 0.5) for s in self.scale_factors),
+            "scale_factors",
+            "need >= 2 levels, each one of 4, 2, 1, 0.5 (Sam3Model drops the last one)",
+        )
 
 
 @dataclass(frozen=True)
@@ -61,8 +75,16 @@ class TeacherTrainParams:
         check(self.lr > 0, "lr", "must be > 0")
         check(self.warmup_steps >= 0, "warmup_steps", "must be >= 0")
         check(set(self.prompt_mix) <= {"text", "point", "box"}, "prompt_mix", "keys must be text, point, box")
-        check(all(v >= 0 for v in self.prompt_mix.values()) and sum(self.prompt_mix.values()) > 0,
-              "prompt_mix", "weights must be >= 0 with a positive sum")
+        check(
+            all(v >= 0 for v in self.prompt_mix.values()) and sum(self.prompt_mix.values()) > 0,
+            "prompt_mix",
+            "weights must be >= 0 with a positive sum",
+        )
+        check(
+            abs(sum(self.prompt_mix.values()) - 1.0) <= 1e-6,
+            "prompt_mix",
+            f"shares must sum to 1, got {sum(self.prompt_mix.values()):g}",
+        )
 
 
 @dataclass(frozen=True)
@@ -92,6 +114,9 @@ class TeacherParams:
     def __post_init__(self) -> None:
         check(bool(self.source), "source", "must be 'bootstrap' or a facebook/sam3 directory / hub id")
         check(self.image_size > 0, "image_size", "must be > 0")
-        check(len(self.fpn_levels) > 0 and all(i >= 0 for i in self.fpn_levels), "fpn_levels",
-              "need at least one level index >= 0")
+        check(
+            len(self.fpn_levels) > 0 and all(i >= 0 for i in self.fpn_levels),
+            "fpn_levels",
+            "need at least one level index >= 0",
+        )
         check(0 < self.point_box_size < 1, "point_box_size", "must be in (0, 1)")

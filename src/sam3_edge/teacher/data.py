@@ -49,8 +49,9 @@ def pair_boxes(pair: ConceptPair) -> np.ndarray:
     return np.array([inst.box for inst in pair.instances], dtype=np.float32).reshape(-1, 4) / scale
 
 
-def load_groups(index_file: str | Path, *, image_size: int, mask_size: int, max_pairs: int = 0,
-                desc: str = "load pairs") -> list[ImageGroup]:
+def load_groups(
+    index_file: str | Path, *, image_size: int, mask_size: int, max_pairs: int = 0, desc: str = "load pairs"
+) -> list[ImageGroup]:
     """Pairs of ``index_file`` grouped by image (first-seen order), images at ``image_size``, masks at ``mask_size``."""
     pairs = load_concept_pairs(index_file)
     if max_pairs:
@@ -64,28 +65,39 @@ def load_groups(index_file: str | Path, *, image_size: int, mask_size: int, max_
     for key, members in tqdm(by_image.items(), desc=desc, disable=progress_disabled()):
         image = read_image(resolve_path(index_file, key))
         tensor = (resize_image(image, image_size) * 255).round().to(torch.uint8)
-        groups.append(ImageGroup(key=key, image=tensor, pairs=members,
-                                 masks=[resize_masks(pair_masks(p), mask_size).numpy() for p in members],
-                                 boxes=[pair_boxes(p) for p in members]))
+        groups.append(
+            ImageGroup(
+                key=key,
+                image=tensor,
+                pairs=members,
+                masks=[resize_masks(pair_masks(p), mask_size).numpy() for p in members],
+                boxes=[pair_boxes(p) for p in members],
+            )
+        )
     return groups
 
 
 def pair_samples(groups: list[ImageGroup]) -> list[PairSample]:
     """Flatten groups into per-pair samples (images as float [3, S, S] in [0, 1]) for evaluation."""
-    return [PairSample(pair=p, image=g.image.float() / 255.0, masks=m)
-            for g in groups for p, m in zip(g.pairs, g.masks, strict=True)]
+    return [
+        PairSample(pair=p, image=g.image.float() / 255.0, masks=m)
+        for g in groups
+        for p, m in zip(g.pairs, g.masks, strict=True)
+    ]
 
 
-def draw_prompt(pair: ConceptPair, kind: PromptKind, rng: np.random.Generator, *,
-                image_size: int) -> tuple[Prompt, list[int]]:
+def draw_prompt(
+    pair: ConceptPair, kind: PromptKind, rng: np.random.Generator, *, image_size: int
+) -> tuple[Prompt, list[int]]:
     """``sample_prompt`` with the one documented fallback: point/box on a negative pair becomes a text prompt."""
     if kind != "text" and pair.negative:
         kind = "text"
     return sample_prompt(pair, kind, rng, image_size=image_size)
 
 
-def geometry_eval_prompts(samples: list[PairSample], *, per_pair: int, seed: int,
-                          image_size: int) -> list[tuple[Prompt, int, int]]:
+def geometry_eval_prompts(
+    samples: list[PairSample], *, per_pair: int, seed: int, image_size: int
+) -> list[tuple[Prompt, int, int]]:
     """Deterministic point and box prompts on positive pairs: (prompt, sample index, target instance index)."""
     rng = np.random.default_rng(seed)
     out = []

@@ -43,9 +43,16 @@ def _batches(items: Sequence, size: int):
         yield items[i : i + size]
 
 
-def evaluate_predictor(predictor: Predictor, samples: list[PairSample], *, batch_size: int, seed: int,
-                       geometry_prompts: Sequence[tuple[Prompt, int, int]] = (),
-                       score_threshold: float = 0.5, presence_threshold: float = 0.5) -> dict:
+def evaluate_predictor(
+    predictor: Predictor,
+    samples: list[PairSample],
+    *,
+    batch_size: int,
+    seed: int,
+    geometry_prompts: Sequence[tuple[Prompt, int, int]] = (),
+    score_threshold: float = 0.5,
+    presence_threshold: float = 0.5,
+) -> dict:
     """Metrics of ``predictor`` on ``samples`` (text prompts) and ``geometry_prompts``.
 
     geometry_prompts: (prompt, sample index, target instance index) triples in pixels of the S x S image.
@@ -66,32 +73,46 @@ def evaluate_predictor(predictor: Predictor, samples: list[PairSample], *, batch
             present_gt.append(len(s.masks) > 0)
             if len(s.masks):
                 masks = _upsampled_masks(pred, b, size)
-                ious.extend(matched_instance_ious(masks, pred.scores[b].cpu().numpy(), s.masks,
-                                                  score_threshold=score_threshold).tolist())
+                ious.extend(
+                    matched_instance_ious(
+                        masks, pred.scores[b].cpu().numpy(), s.masks, score_threshold=score_threshold
+                    ).tolist()
+                )
                 base_ious.extend(matched_instance_ious(whole, np.ones(1), s.masks).tolist())
     counts = BinaryCounts.from_labels(present_pred, present_gt)
     base_counts = BinaryCounts.from_labels([True] * len(present_gt), present_gt)
     result: dict = {
-        "text": {"instance_miou": mean_score(ious, what="positive pairs").to_json(),
-                 "presence": {k: v.to_json() for k, v in precision_recall_f1(counts).items()},
-                 "pairs": len(samples), "positive_pairs": int(sum(present_gt)), "instances": len(ious)},
-        "baseline_whole_image": {"instance_miou": mean_score(base_ious, what="positive pairs").to_json(),
-                                 "presence_f1": precision_recall_f1(base_counts)["f1"].to_json()},
+        "text": {
+            "instance_miou": mean_score(ious, what="positive pairs").to_json(),
+            "presence": {k: v.to_json() for k, v in precision_recall_f1(counts).items()},
+            "pairs": len(samples),
+            "positive_pairs": int(sum(present_gt)),
+            "instances": len(ious),
+        },
+        "baseline_whole_image": {
+            "instance_miou": mean_score(base_ious, what="positive pairs").to_json(),
+            "presence_f1": precision_recall_f1(base_counts)["f1"].to_json(),
+        },
     }
     by_kind: dict[str, list[float]] = {}
     base_kind: dict[str, list[float]] = {}
-    for chunk in tqdm(list(_batches(list(geometry_prompts), batch_size)), desc="eval point/box",
-                      disable=progress_disabled()):
+    for chunk in tqdm(
+        list(_batches(list(geometry_prompts), batch_size)), desc="eval point/box", disable=progress_disabled()
+    ):
         images = torch.stack([samples[i].image for _, i, _ in chunk])
         pred = predictor.predict(images, [p for p, _, _ in chunk])
         for b, (prompt, i, t) in enumerate(chunk):
             target = samples[i].masks[t]
             by_kind.setdefault(prompt.kind, []).append(
-                top_query_iou(_upsampled_masks(pred, b, size), pred.scores[b].cpu().numpy(), target))
+                top_query_iou(_upsampled_masks(pred, b, size), pred.scores[b].cpu().numpy(), target)
+            )
             base_kind.setdefault(prompt.kind, []).append(top_query_iou(whole, np.ones(1), target))
     for kind in ("point", "box"):
-        result[kind] = {"miou": mean_score(by_kind.get(kind, []), what=f"{kind} prompts").to_json(),
-                        "prompts": len(by_kind.get(kind, []))}
-        result["baseline_whole_image"][f"{kind}_miou"] = mean_score(base_kind.get(kind, []),
-                                                                    what=f"{kind} prompts").to_json()
+        result[kind] = {
+            "miou": mean_score(by_kind.get(kind, []), what=f"{kind} prompts").to_json(),
+            "prompts": len(by_kind.get(kind, [])),
+        }
+        result["baseline_whole_image"][f"{kind}_miou"] = mean_score(
+            base_kind.get(kind, []), what=f"{kind} prompts"
+        ).to_json()
     return result

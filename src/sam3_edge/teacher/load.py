@@ -56,25 +56,37 @@ def _load_sam3(source: str, *, local_only: bool) -> tuple[Sam3Model, Any, Path]:
     path = Path(source)
     if path.is_dir():
         if not any(path.glob("*.safetensors")):
-            raise TeacherWeightsMissing(f"teacher.source={source!r}: no *.safetensors in that directory.\n"
-                                        + WEIGHTS_HOWTO)
+            raise TeacherWeightsMissing(
+                f"teacher.source={source!r}: no *.safetensors in that directory.\n" + WEIGHTS_HOWTO
+            )
         directory = path
     else:
         try:
             from huggingface_hub import snapshot_download
 
-            directory = Path(snapshot_download(source, local_files_only=local_only,
-                                               allow_patterns=["*.json", "*.safetensors", "*.txt"]))
+            directory = Path(
+                snapshot_download(
+                    source, local_files_only=local_only, allow_patterns=["*.json", "*.safetensors", "*.txt"]
+                )
+            )
         except Exception as err:  # offline and not cached, gated repo, no such repo: all mean "provide weights"
-            raise TeacherWeightsMissing(f"teacher.source={source!r}: cannot load facebook/sam3 weights "
-                                        f"({type(err).__name__}: {err}).\n" + WEIGHTS_HOWTO) from None
+            raise TeacherWeightsMissing(
+                f"teacher.source={source!r}: cannot load facebook/sam3 weights "
+                f"({type(err).__name__}: {err}).\n" + WEIGHTS_HOWTO
+            ) from None
     model = Sam3Model.from_pretrained(str(directory), local_files_only=True, use_safetensors=True)
     return model, load_tokenizer(directory), directory
 
 
-def load_teacher(source_or_dir: str | Path, *, fpn_levels: tuple[int, ...] | None = None,
-                 point_box_size: float = 0.04, image_size: int | None = None, local_only: bool = True,
-                 device: str = "cpu") -> TeacherAdapter:
+def load_teacher(
+    source_or_dir: str | Path,
+    *,
+    fpn_levels: tuple[int, ...] | None = None,
+    point_box_size: float = 0.04,
+    image_size: int | None = None,
+    local_only: bool = True,
+    device: str = "cpu",
+) -> TeacherAdapter:
     """A :class:`TeacherAdapter` from a teacher directory, a facebook/sam3 directory or a hub id.
 
     A teacher directory's ``teacher.json`` supplies image size, FPN levels and point-box size unless overridden.
@@ -95,16 +107,26 @@ def load_teacher(source_or_dir: str | Path, *, fpn_levels: tuple[int, ...] | Non
             model, tokenizer, directory = _load_sam3(meta["source"], local_only=local_only)
             norm, name = _image_norm(directory), meta.get("teacher_id", meta["source"])
     elif source == "bootstrap":
-        raise FileNotFoundError("teacher.source=bootstrap is trained by the `teacher` stage: run `dvc repro teacher` "
-                                "and load its output directory (models/teacher)")
+        raise FileNotFoundError(
+            "teacher.source=bootstrap is trained by the `teacher` stage: run `dvc repro teacher` "
+            "and load its output directory (models/teacher)"
+        )
     else:
         model, tokenizer, directory = _load_sam3(source, local_only=local_only)
         levels = tuple(fpn_levels if fpn_levels is not None else (2,))
         pbs, size = point_box_size, image_size or int(model.config.vision_config.image_size)
         norm, name = _image_norm(directory), source
     model.eval()
-    adapter = TeacherAdapter(model=model, tokenizer=tokenizer, image_size=int(size), fpn_levels=levels,
-                             point_box_size=float(pbs), name=str(name), image_mean=norm[0], image_std=norm[1])
+    adapter = TeacherAdapter(
+        model=model,
+        tokenizer=tokenizer,
+        image_size=int(size),
+        fpn_levels=levels,
+        point_box_size=float(pbs),
+        name=str(name),
+        image_mean=norm[0],
+        image_std=norm[1],
+    )
     return adapter.to(device)
 
 

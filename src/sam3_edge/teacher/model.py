@@ -25,29 +25,60 @@ def bootstrap_config(params: TinySam3Params, *, image_size: int, vocab_size: int
     return Sam3Config(
         vision_config={
             "backbone_config": {
-                "model_type": "sam3_vit_model", "hidden_size": params.vit_hidden, "intermediate_size": params.vit_mlp,
-                "num_hidden_layers": params.vit_layers, "num_attention_heads": params.vit_heads,
-                "image_size": image_size, "patch_size": params.patch_size, "window_size": 0,
-                "global_attn_indexes": list(range(params.vit_layers)), "pretrain_image_size": image_size,
+                "model_type": "sam3_vit_model",
+                "hidden_size": params.vit_hidden,
+                "intermediate_size": params.vit_mlp,
+                "num_hidden_layers": params.vit_layers,
+                "num_attention_heads": params.vit_heads,
+                "image_size": image_size,
+                "patch_size": params.patch_size,
+                "window_size": 0,
+                "global_attn_indexes": list(range(params.vit_layers)),
+                "pretrain_image_size": image_size,
             },
             "fpn_hidden_size": h,
             "scale_factors": list(params.scale_factors),
             "backbone_feature_sizes": [[int(grid * s), int(grid * s)] for s in params.scale_factors],
         },
         text_config={
-            "vocab_size": vocab_size, "hidden_size": params.text_hidden, "intermediate_size": 2 * params.text_hidden,
-            "projection_dim": params.text_hidden, "num_hidden_layers": params.text_layers,
-            "num_attention_heads": params.text_heads, "max_position_embeddings": MAX_TEXT_LEN,
-            "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 1,
+            "vocab_size": vocab_size,
+            "hidden_size": params.text_hidden,
+            "intermediate_size": 2 * params.text_hidden,
+            "projection_dim": params.text_hidden,
+            "num_hidden_layers": params.text_layers,
+            "num_attention_heads": params.text_heads,
+            "max_position_embeddings": MAX_TEXT_LEN,
+            "bos_token_id": 0,
+            "eos_token_id": 1,
+            "pad_token_id": 1,
         },
-        geometry_encoder_config={"hidden_size": h, "num_layers": params.geometry_layers, "num_attention_heads": heads,
-                                 "intermediate_size": ffn, "dropout": 0.0},
-        detr_encoder_config={"hidden_size": h, "num_layers": params.detr_encoder_layers, "num_attention_heads": heads,
-                             "intermediate_size": ffn, "dropout": 0.0},
-        detr_decoder_config={"hidden_size": h, "num_layers": params.detr_decoder_layers, "num_attention_heads": heads,
-                             "intermediate_size": ffn, "dropout": 0.0, "num_queries": params.num_queries},
-        mask_decoder_config={"hidden_size": h, "num_upsampling_stages": len(params.scale_factors) - 2,
-                             "num_attention_heads": heads},
+        geometry_encoder_config={
+            "hidden_size": h,
+            "num_layers": params.geometry_layers,
+            "num_attention_heads": heads,
+            "intermediate_size": ffn,
+            "dropout": 0.0,
+        },
+        detr_encoder_config={
+            "hidden_size": h,
+            "num_layers": params.detr_encoder_layers,
+            "num_attention_heads": heads,
+            "intermediate_size": ffn,
+            "dropout": 0.0,
+        },
+        detr_decoder_config={
+            "hidden_size": h,
+            "num_layers": params.detr_decoder_layers,
+            "num_attention_heads": heads,
+            "intermediate_size": ffn,
+            "dropout": 0.0,
+            "num_queries": params.num_queries,
+        },
+        mask_decoder_config={
+            "hidden_size": h,
+            "num_upsampling_stages": len(params.scale_factors) - 2,
+            "num_attention_heads": heads,
+        },
     )
 
 
@@ -78,8 +109,7 @@ def init_bootstrap_weights(model: Sam3Model, *, seed: int) -> None:
             module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * 0.02)
     q = model.detr_decoder.reference_points.weight.shape[0]
     model.detr_decoder.reference_points.weight.copy_(spread_reference_boxes(q))
-    model.detr_decoder.query_embed.weight.copy_(torch.randn(model.detr_decoder.query_embed.weight.shape,
-                                                            generator=gen))
+    model.detr_decoder.query_embed.weight.copy_(torch.randn(model.detr_decoder.query_embed.weight.shape, generator=gen))
 
 
 def build_bootstrap_model(params: TinySam3Params, *, image_size: int, vocab_size: int, seed: int) -> Sam3Model:

@@ -38,8 +38,9 @@ def build_word_tokenizer(phrases: Iterable[str]) -> PreTrainedTokenizerFast:
     tok.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Lowercase()])
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.post_processor = processors.TemplateProcessing(single=f"{BOS} $A {EOS}", special_tokens=[(BOS, 0), (EOS, 1)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, unk_token=UNK, pad_token=EOS,
-                                   model_max_length=MAX_TEXT_LEN)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=BOS, eos_token=EOS, unk_token=UNK, pad_token=EOS, model_max_length=MAX_TEXT_LEN
+    )
 
 
 def load_tokenizer(directory: str | Path) -> PreTrainedTokenizerFast:

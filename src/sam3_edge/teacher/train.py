@@ -58,16 +58,24 @@ def _make_batch(groups: list[ImageGroup], order: list[int], params: TeacherParam
     return torch.stack(images), prompts, index, masks, boxes
 
 
-def _save_resume(path: Path, adapter: TeacherAdapter, opt: torch.optim.Optimizer, step: int,
-                 rng: np.random.Generator, phash: str) -> None:
-    state = {"model": adapter.model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-             "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "params_hash": phash}
+def _save_resume(
+    path: Path, adapter: TeacherAdapter, opt: torch.optim.Optimizer, step: int, rng: np.random.Generator, phash: str
+) -> None:
+    state = {
+        "model": adapter.model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "step": step,
+        "numpy_rng": rng.bit_generator.state,
+        "torch_rng": torch.get_rng_state(),
+        "params_hash": phash,
+    }
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
 
-def train_bootstrap(params: TeacherParams, *, train_index: str | Path, val_index: str | Path,
-                    out_dir: str | Path) -> dict:
+def train_bootstrap(
+    params: TeacherParams, *, train_index: str | Path, val_index: str | Path, out_dir: str | Path
+) -> dict:
     """Train, evaluate on val, save the teacher directory; returns the metrics for ``metrics/teacher.json``."""
     out = Path(out_dir)
     tp = params.train
@@ -75,10 +83,17 @@ def train_bootstrap(params: TeacherParams, *, train_index: str | Path, val_index
     rng = np.random.default_rng(params.seed)
     groups = load_groups(train_index, image_size=params.image_size, mask_size=tp.mask_size, desc="load train")
     tokenizer = build_word_tokenizer(p.text for g in groups for p in g.pairs)
-    model = build_bootstrap_model(params.model, image_size=params.image_size, vocab_size=len(tokenizer),
-                                  seed=params.seed)
-    adapter = TeacherAdapter(model=model, tokenizer=tokenizer, image_size=params.image_size,
-                             fpn_levels=params.fpn_levels, point_box_size=params.point_box_size, name="bootstrap")
+    model = build_bootstrap_model(
+        params.model, image_size=params.image_size, vocab_size=len(tokenizer), seed=params.seed
+    )
+    adapter = TeacherAdapter(
+        model=model,
+        tokenizer=tokenizer,
+        image_size=params.image_size,
+        fpn_levels=params.fpn_levels,
+        point_box_size=params.point_box_size,
+        name="bootstrap",
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=tp.lr, weight_decay=tp.weight_decay)
     phash = params_hash(params)
     resume = out / RESUME
@@ -98,8 +113,7 @@ def train_bootstrap(params: TeacherParams, *, train_index: str | Path, val_index
     t0 = time.perf_counter()
     order: list[int] = []
     history: dict[str, float] = {}
-    bar = tqdm(range(start, tp.steps), desc="train teacher", disable=progress_disabled(), initial=start,
-               total=tp.steps)
+    bar = tqdm(range(start, tp.steps), desc="train teacher", disable=progress_disabled(), initial=start, total=tp.steps)
     for step in bar:
         if len(order) < tp.images_per_step:
             order.extend(rng.permutation(len(groups)).tolist())
@@ -110,12 +124,20 @@ def train_bootstrap(params: TeacherParams, *, train_index: str | Path, val_index
         vision = adapter.encode_images(images)
         outputs = adapter.forward_prompts(vision, prompts, side=float(params.image_size), image_index=index)
         if outputs["mask_logits"].shape[-1] != tp.mask_size:
-            raise ValueError(f"teacher.train.mask_size={tp.mask_size} but the model predicts "
-                             f"{outputs['mask_logits'].shape[-1]} px masks: set it to that")
-        terms = set_prediction_loss(mask_logits=outputs["mask_logits"], boxes=outputs["boxes"],
-                                    class_logits=outputs["class_logits"], presence_logits=outputs["presence_logit"],
-                                    semantic_logits=outputs["semantic_logits"], target_masks=masks,
-                                    target_boxes=boxes, weights=tp.loss)
+            raise ValueError(
+                f"teacher.train.mask_size={tp.mask_size} but the model predicts "
+                f"{outputs['mask_logits'].shape[-1]} px masks: set it to that"
+            )
+        terms = set_prediction_loss(
+            mask_logits=outputs["mask_logits"],
+            boxes=outputs["boxes"],
+            class_logits=outputs["class_logits"],
+            presence_logits=outputs["presence_logit"],
+            semantic_logits=outputs["semantic_logits"],
+            target_masks=masks,
+            target_boxes=boxes,
+            weights=tp.loss,
+        )
         opt.zero_grad(set_to_none=True)
         terms["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), tp.grad_clip)
@@ -124,26 +146,34 @@ def train_bootstrap(params: TeacherParams, *, train_index: str | Path, val_index
             v = float(value.detach())
             history[name] = 0.95 * history.get(name, v) + 0.05 * v
         bar.set_postfix(loss=f"{history['total']:.3f}")
+        if (step + 1) % 100 == 0:
+            LOG.info("step %d/%d %s", step + 1, tp.steps, " ".join(f"{k}={v:.3f}" for k, v in history.items()))
         if (step + 1) % tp.checkpoint_every == 0 and step + 1 < tp.steps:
             _save_resume(resume, adapter, opt, step + 1, rng, phash)
     train_seconds = time.perf_counter() - t0
     metrics = evaluate_teacher(adapter, params, val_index=val_index)
     save_bootstrap(adapter, params, out)
     resume.unlink(missing_ok=True)
-    metrics["train"] = {"steps": tp.steps, "resumed_from_step": start, "seconds": round(train_seconds, 1),
-                        "final_loss": {k: round(v, 4) for k, v in history.items()},
-                        "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 3)}
+    metrics["train"] = {
+        "steps": tp.steps,
+        "resumed_from_step": start,
+        "seconds": round(train_seconds, 1),
+        "final_loss": {k: round(v, 4) for k, v in history.items()},
+        "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 3),
+    }
     return metrics
 
 
 def evaluate_teacher(adapter: TeacherAdapter, params: TeacherParams, *, val_index: str | Path) -> dict:
     """Val metrics (text instance mIoU, presence P/R/F1, point/box mIoU, whole-image baseline)."""
     ev = params.eval
-    groups = load_groups(val_index, image_size=params.image_size, mask_size=params.image_size,
-                         max_pairs=ev.max_pairs, desc="load val")
+    groups = load_groups(
+        val_index, image_size=params.image_size, mask_size=params.image_size, max_pairs=ev.max_pairs, desc="load val"
+    )
     samples = pair_samples(groups)
-    geometry = geometry_eval_prompts(samples, per_pair=ev.point_box_prompts_per_pair, seed=params.seed,
-                                     image_size=params.image_size)
+    geometry = geometry_eval_prompts(
+        samples, per_pair=ev.point_box_prompts_per_pair, seed=params.seed, image_size=params.image_size
+    )
     adapter.eval()
     return evaluate_predictor(adapter, samples, batch_size=ev.batch_size, seed=params.seed, geometry_prompts=geometry)
 
@@ -155,18 +185,35 @@ def save_bootstrap(adapter: TeacherAdapter, params: TeacherParams, out: Path) ->
     adapter.model.save_pretrained(str(out))  # safetensors (the only format in transformers 5)
     adapter.tokenizer.save_pretrained(str(out))
     digest = weights_digest(out)
-    write_teacher_meta(out, {"kind": "bootstrap", "source": "bootstrap", "teacher_id": f"bootstrap-sam3-tiny@{digest}",
-                             "image_size": params.image_size, "fpn_levels": list(params.fpn_levels),
-                             "point_box_size": params.point_box_size, "image_mean": [0.5] * 3, "image_std": [0.5] * 3,
-                             "params": to_dict(params)})
+    write_teacher_meta(
+        out,
+        {
+            "kind": "bootstrap",
+            "source": "bootstrap",
+            "teacher_id": f"bootstrap-sam3-tiny@{digest}",
+            "image_size": params.image_size,
+            "fpn_levels": list(params.fpn_levels),
+            "point_box_size": params.point_box_size,
+            "image_mean": [0.5] * 3,
+            "image_std": [0.5] * 3,
+            "params": to_dict(params),
+        },
+    )
 
 
 def init_bootstrap_dir(params: TeacherParams, *, phrases: list[str], out_dir: str | Path) -> Path:
     """An untrained (freshly initialised) bootstrap teacher directory: for tests and pipeline dry runs."""
     tokenizer = build_word_tokenizer(phrases)
-    model = build_bootstrap_model(params.model, image_size=params.image_size, vocab_size=len(tokenizer),
-                                  seed=params.seed)
-    adapter = TeacherAdapter(model=model, tokenizer=tokenizer, image_size=params.image_size,
-                             fpn_levels=params.fpn_levels, point_box_size=params.point_box_size, name="bootstrap")
+    model = build_bootstrap_model(
+        params.model, image_size=params.image_size, vocab_size=len(tokenizer), seed=params.seed
+    )
+    adapter = TeacherAdapter(
+        model=model,
+        tokenizer=tokenizer,
+        image_size=params.image_size,
+        fpn_levels=params.fpn_levels,
+        point_box_size=params.point_box_size,
+        name="bootstrap",
+    )
     save_bootstrap(adapter, params, Path(out_dir))
     return Path(out_dir)

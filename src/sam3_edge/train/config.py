@@ -46,6 +46,7 @@ class OptimParams:
 def _check_mix(mix: dict[str, float]) -> None:
     check(set(mix) <= {"text", "point", "box"}, "prompt_mix", f"keys must be text, point, box, got {sorted(mix)}")
     check(all(v >= 0 for v in mix.values()) and sum(mix.values()) > 0, "prompt_mix", "weights >= 0, positive sum")
+    check(abs(sum(mix.values()) - 1.0) <= 1e-6, "prompt_mix", f"shares must sum to 1, got {sum(mix.values()):g}")
 
 
 @dataclass(frozen=True)

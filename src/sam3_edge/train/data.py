@@ -81,7 +81,9 @@ class CachedBatches:
         self.with_gt = with_gt
         teacher_size = cache.manifest.get("image_size")
         if not teacher_size:
-            raise ValueError(f"{getattr(cache, 'dir', 'cache')}: manifest has no image_size (prompts are in its pixels)")
+            raise ValueError(
+                f"{getattr(cache, 'dir', 'cache')}: manifest has no image_size (prompts are in its pixels)"
+            )
         self.prompt_scale = image_size / float(teacher_size)
         self._pairs: dict[str, dict[int, Any]] = {}
         self._images: dict[str, torch.Tensor] = {}

@@ -79,7 +79,6 @@ def output_distill_loss(
     for b in range(bsz):
         t_score = teacher_class_logits[b].float().sigmoid() * teacher_presence_logits[b].float().sigmoid()
         keep = torch.nonzero(t_score >= score_threshold).flatten()
-        cls_target = torch.zeros_like(class_logits[b])
         if len(keep):
             with torch.no_grad():
                 cost = pairwise_dice_cost(mask_logits[b].float(), (teacher_mask_logits[b, keep] > 0).float())
@@ -89,7 +88,6 @@ def output_distill_loss(
             tm.append(teacher_mask_logits[b, t_idx])
             pb.append(boxes[b, p_idx])
             tb.append(teacher_boxes[b, t_idx])
-            cls_target[p_idx] = teacher_class_logits[b, t_idx].to(cls_target.dtype)
             student_cls = class_logits[b]
             target_prob = torch.zeros_like(student_cls)
             target_prob[p_idx] = (teacher_class_logits[b, t_idx].float() / temperature).sigmoid()

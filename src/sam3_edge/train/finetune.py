@@ -14,8 +14,8 @@ from sam3_edge.models.encoders import build_tokenizer
 from sam3_edge.models.student import Student
 from sam3_edge.train.config import FinetuneParams, OptimParams, QatParams
 from sam3_edge.train.distributed import DistInfo
-from sam3_edge.train.losses import LossWeights
 from sam3_edge.train.loop import FINAL, run_loop
+from sam3_edge.train.losses import LossWeights
 from sam3_edge.train.phases import _init_student, gt_loss, student_forward
 from sam3_edge.types import Prompt
 
@@ -55,10 +55,23 @@ def _gt_loss_fn(weights: LossWeights, mask_size: int, tokenizer):
     return loss_fn
 
 
-def _train_on_pairs(stage: str, student: Student, index_file, optim: OptimParams, weights: LossWeights,
-                    trainable: tuple[str, ...], max_pairs: int, **loop_kwargs) -> tuple[Any, PairBatches]:
-    data = PairBatches(index_file, image_size=student.config.image_size, mask_size=optim.mask_size,
-                       max_pairs=max_pairs, seed=optim.seed)
+def _train_on_pairs(
+    stage: str,
+    student: Student,
+    index_file,
+    optim: OptimParams,
+    weights: LossWeights,
+    trainable: tuple[str, ...],
+    max_pairs: int,
+    **loop_kwargs,
+) -> tuple[Any, PairBatches]:
+    data = PairBatches(
+        index_file,
+        image_size=student.config.image_size,
+        mask_size=optim.mask_size,
+        max_pairs=max_pairs,
+        seed=optim.seed,
+    )
     tokenizer = build_tokenizer(student.config.context_length)
     result = run_loop(
         stage=stage,
@@ -86,14 +99,34 @@ def _metrics(result, data: PairBatches) -> dict[str, Any]:
     }
 
 
-def finetune_saco(student: Student, index_file: str | Path, params: FinetuneParams, *, out_dir: str | Path,
-                  params_hash: str, init_from: str | Path | None = None, dist: DistInfo | None = None,
-                  on_log=None, stop_after: int | None = None) -> dict[str, Any]:
+def finetune_saco(
+    student: Student,
+    index_file: str | Path,
+    params: FinetuneParams,
+    *,
+    out_dir: str | Path,
+    params_hash: str,
+    init_from: str | Path | None = None,
+    dist: DistInfo | None = None,
+    on_log=None,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
     """Fine-tune ``params.trainable`` parts on the SA-Co train pairs with the GT set criterion."""
     _init_student(student, init_from)
-    result, data = _train_on_pairs("finetune_saco", student, index_file, params.optim, params.loss, params.trainable,
-                                   params.max_pairs, out_dir=out_dir, params_hash=params_hash, dist=dist,
-                                   on_log=on_log, stop_after=stop_after)
+    result, data = _train_on_pairs(
+        "finetune_saco",
+        student,
+        index_file,
+        params.optim,
+        params.loss,
+        params.trainable,
+        params.max_pairs,
+        out_dir=out_dir,
+        params_hash=params_hash,
+        dist=dist,
+        on_log=on_log,
+        stop_after=stop_after,
+    )
     return _metrics(result, data)
 
 
@@ -102,7 +135,9 @@ def _qat_base_config(params: QatParams):
     from torchao.quantization.granularity import PerGroup
 
     if params.scheme == "8da4w":
-        return Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int4, weight_granularity=PerGroup(params.group_size))
+        return Int8DynamicActivationIntxWeightConfig(
+            weight_dtype=torch.int4, weight_granularity=PerGroup(params.group_size)
+        )
     return Int8WeightOnlyConfig()
 
 
@@ -116,8 +151,17 @@ def qat_filter(group_size: int):
     return keep
 
 
-def qat(student: Student, index_file: str | Path, params: QatParams, *, out_dir: str | Path, params_hash: str,
-        init_from: str | Path, dist: DistInfo | None = None, on_log=None) -> dict[str, Any]:
+def qat(
+    student: Student,
+    index_file: str | Path,
+    params: QatParams,
+    *,
+    out_dir: str | Path,
+    params_hash: str,
+    init_from: str | Path,
+    dist: DistInfo | None = None,
+    on_log=None,
+) -> dict[str, Any]:
     """torchao ``QATConfig`` prepare -> train (fake-quant) -> convert; saves the QAT-trained float weights.
 
     The checkpoint holds plain float weights (same keys as the student) trained under fake quantization, so
@@ -136,11 +180,28 @@ def qat(student: Student, index_file: str | Path, params: QatParams, *, out_dir:
     keep = qat_filter(params.group_size)
     wrapped = [n for n, m in student.named_modules() if keep(m, n)]
     quantize_(student, QATConfig(base, step="prepare"), filter_fn=keep)
-    trainable = ("image_encoder", "text_encoder", "prompt_encoder", "resampler", "detr_encoder", "detr_decoder",
-                 "mask_decoder")
-    result, data = _train_on_pairs("qat", student, index_file, params.optim, params.loss, trainable,
-                                   params.max_pairs, out_dir=Path(out_dir) / "train", params_hash=params_hash,
-                                   dist=dist, on_log=on_log)
+    trainable = (
+        "image_encoder",
+        "text_encoder",
+        "prompt_encoder",
+        "resampler",
+        "detr_encoder",
+        "detr_decoder",
+        "mask_decoder",
+    )
+    result, data = _train_on_pairs(
+        "qat",
+        student,
+        index_file,
+        params.optim,
+        params.loss,
+        trainable,
+        params.max_pairs,
+        out_dir=Path(out_dir) / "train",
+        params_hash=params_hash,
+        dist=dist,
+        on_log=on_log,
+    )
     float_student = Student(config=student.config)
     float_student.load_state_dict(student.state_dict(), strict=True)
     metrics = _metrics(result, data)
@@ -150,14 +211,26 @@ def qat(student: Student, index_file: str | Path, params: QatParams, *, out_dir:
         fake = student(**ex)["mask_logits"]
         quantize_(student, QATConfig(base, step="convert"), filter_fn=keep)
         quantized = student(**ex)["mask_logits"]
-    converted = sum(1 for m in student.modules() if isinstance(m, nn.Linear) and type(m.weight.data) is not torch.Tensor)
-    metrics.update(scheme=params.scheme, group_size=params.group_size, fake_quantized_linears=len(wrapped),
-                   converted_linears=converted,
-                   convert_max_abs_diff=float((fake - quantized).abs().max()),
-                   fake_quant_mask_logit_abs_mean=float(fake.abs().mean()))
+    converted = sum(
+        1 for m in student.modules() if isinstance(m, nn.Linear) and type(m.weight.data) is not torch.Tensor
+    )
+    metrics.update(
+        scheme=params.scheme,
+        group_size=params.group_size,
+        fake_quantized_linears=len(wrapped),
+        converted_linears=converted,
+        convert_max_abs_diff=float((fake - quantized).abs().max()),
+        fake_quant_mask_logit_abs_mean=float(fake.abs().mean()),
+    )
     if dist is None or dist.is_main:
-        save_checkpoint(Path(out_dir) / FINAL, model=float_student, model_config=student.config.to_json(),
-                        step=result.steps, epoch=0, params_hash=params_hash, stage="qat",
-                        meta={"qat_scheme": params.scheme, "group_size": params.group_size,
-                              "quantized_modules": wrapped})
+        save_checkpoint(
+            Path(out_dir) / FINAL,
+            model=float_student,
+            model_config=student.config.to_json(),
+            step=result.steps,
+            epoch=0,
+            params_hash=params_hash,
+            stage="qat",
+            meta={"qat_scheme": params.scheme, "group_size": params.group_size, "quantized_modules": wrapped},
+        )
     return metrics

@@ -26,7 +26,7 @@ from sam3_edge.models.student import PARTS, Student
 from sam3_edge.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from sam3_edge.train.config import OptimParams
 from sam3_edge.train.distributed import DistInfo
-from sam3_edge.utils import progress_disabled
+from sam3_edge.utils import progress_disabled, remove_stale_temps
 
 LOG = logging.getLogger(__name__)
 LAST = "last.safetensors"
@@ -114,6 +114,8 @@ def run_loop(
     opt = torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay)
     start = 0
     last = out / LAST
+    if dist.rank == 0:
+        remove_stale_temps(out)  # a checkpoint half-written by a killed run (only rank 0 writes here)
     if last.exists():
         ckpt = load_checkpoint(last)
         if ckpt.params_hash != params_hash or ckpt.stage != stage:

@@ -43,10 +43,25 @@ class LossWeights:
     class_loss_on_negatives: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("mask_bce", "mask_dice", "box_l1", "giou", "cls", "presence", "semantic", "match_class",
-                     "match_dice", "match_box", "focal_gamma"):
+        for name in (
+            "mask_bce",
+            "mask_dice",
+            "box_l1",
+            "giou",
+            "cls",
+            "presence",
+            "semantic",
+            "match_class",
+            "match_dice",
+            "match_box",
+            "focal_gamma",
+        ):
             check(getattr(self, name) >= 0, name, "must be >= 0")
-        check(0 <= self.focal_alpha <= 1, "focal_alpha", "must be in [0, 1]")
+        check(
+            self.focal_alpha == -1 or 0 <= self.focal_alpha <= 1,
+            "focal_alpha",
+            "must be in [0, 1], or -1 for no class balancing (with focal_gamma 0: plain BCE)",
+        )
         check(self.matcher in ("hungarian", "greedy"), "matcher", "must be 'hungarian' or 'greedy'")
 
 
@@ -64,15 +79,18 @@ def mask_bce_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return loss.flatten(1).mean(-1)
 
 
-def sigmoid_focal_loss(logits: torch.Tensor, targets: torch.Tensor, *, alpha: float = 0.25,
-                       gamma: float = 2.0) -> torch.Tensor:
+def sigmoid_focal_loss(
+    logits: torch.Tensor, targets: torch.Tensor, *, alpha: float = 0.25, gamma: float = 2.0
+) -> torch.Tensor:
     """Element-wise sigmoid focal loss (RetinaNet). logits, targets: [...] -> [...] (no reduction)."""
-    return torchvision.ops.sigmoid_focal_loss(logits, targets.to(logits.dtype), alpha=alpha, gamma=gamma,
-                                              reduction="none")
+    return torchvision.ops.sigmoid_focal_loss(
+        logits, targets.to(logits.dtype), alpha=alpha, gamma=gamma, reduction="none"
+    )
 
 
-def mask_focal_loss(logits: torch.Tensor, targets: torch.Tensor, *, alpha: float = 0.25,
-                    gamma: float = 2.0) -> torch.Tensor:
+def mask_focal_loss(
+    logits: torch.Tensor, targets: torch.Tensor, *, alpha: float = 0.25, gamma: float = 2.0
+) -> torch.Tensor:
     """Mean per-pixel focal loss per instance. logits, targets: [N, H, W] -> [N]."""
     return sigmoid_focal_loss(logits, targets, alpha=alpha, gamma=gamma).flatten(1).mean(-1)
 
@@ -87,8 +105,7 @@ def giou_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torchvision.ops.generalized_box_iou_loss(pred, target, reduction="none")
 
 
-def class_loss(logits: torch.Tensor, targets: torch.Tensor, *, alpha: float = 0.25,
-               gamma: float = 2.0) -> torch.Tensor:
+def class_loss(logits: torch.Tensor, targets: torch.Tensor, *, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
     """Focal classification loss per query. logits, targets: [Q] (targets 1 for matched queries) -> [Q]."""
     return sigmoid_focal_loss(logits, targets, alpha=alpha, gamma=gamma)
 
@@ -125,24 +142,38 @@ def pairwise_dice_cost(logits: torch.Tensor, targets: torch.Tensor, eps: float =
     return 1 - (2 * inter + eps) / (prob.sum(-1)[:, None] + tgt.sum(-1)[None, :] + eps)
 
 
-def matching_cost(*, class_logits: torch.Tensor, mask_logits: torch.Tensor, target_masks: torch.Tensor,
-                  boxes: torch.Tensor | None = None, target_boxes: torch.Tensor | None = None,
-                  weights: LossWeights) -> torch.Tensor:
+def matching_cost(
+    *,
+    class_logits: torch.Tensor,
+    mask_logits: torch.Tensor,
+    target_masks: torch.Tensor,
+    boxes: torch.Tensor | None = None,
+    target_boxes: torch.Tensor | None = None,
+    weights: LossWeights,
+) -> torch.Tensor:
     """Matching cost between Q predictions and N targets of one sample -> [Q, N] (lower is better).
 
     class_logits: [Q]; mask_logits: [Q, h, w]; target_masks: [N, h, w]; boxes/target_boxes: [Q, 4]/[N, 4].
     """
     cost = weights.match_class * -class_logits.sigmoid()[:, None] + weights.match_dice * pairwise_dice_cost(
-        mask_logits, target_masks)
+        mask_logits, target_masks
+    )
     if weights.match_box > 0 and boxes is not None and target_boxes is not None and len(target_boxes):
         cost = cost + weights.match_box * torch.cdist(boxes, target_boxes, p=1)
     return cost
 
 
-def set_prediction_loss(*, mask_logits: torch.Tensor, boxes: torch.Tensor, class_logits: torch.Tensor,
-                        presence_logits: torch.Tensor, target_masks: list[torch.Tensor],
-                        target_boxes: list[torch.Tensor], semantic_logits: torch.Tensor | None = None,
-                        weights: LossWeights) -> dict[str, torch.Tensor]:
+def set_prediction_loss(
+    *,
+    mask_logits: torch.Tensor,
+    boxes: torch.Tensor,
+    class_logits: torch.Tensor,
+    presence_logits: torch.Tensor,
+    target_masks: list[torch.Tensor],
+    target_boxes: list[torch.Tensor],
+    semantic_logits: torch.Tensor | None = None,
+    weights: LossWeights,
+) -> dict[str, torch.Tensor]:
     """SAM 3 detector criterion for a batch of B (image, prompt) samples with Q queries.
 
     mask_logits: [B, Q, h, w]; boxes: [B, Q, 4] xyxy normalised; class_logits: [B, Q]; presence_logits: [B];
@@ -158,8 +189,14 @@ def set_prediction_loss(*, mask_logits: torch.Tensor, boxes: torch.Tensor, class
         cls_target = torch.zeros_like(class_logits[b])
         if len(tgt):
             with torch.no_grad():
-                cost = matching_cost(class_logits=class_logits[b].float(), mask_logits=mask_logits[b].float(),
-                                     target_masks=tgt, boxes=boxes[b], target_boxes=target_boxes[b], weights=weights)
+                cost = matching_cost(
+                    class_logits=class_logits[b].float(),
+                    mask_logits=mask_logits[b].float(),
+                    target_masks=tgt,
+                    boxes=boxes[b],
+                    target_boxes=target_boxes[b],
+                    weights=weights,
+                )
             pred_idx, tgt_idx = match_instances(cost, method=weights.matcher)
             cls_target[pred_idx] = 1.0
             matched_pred.append(mask_logits[b, pred_idx])
@@ -167,8 +204,9 @@ def set_prediction_loss(*, mask_logits: torch.Tensor, boxes: torch.Tensor, class
             matched_boxes.append(boxes[b, pred_idx])
             matched_tgt_boxes.append(target_boxes[b][tgt_idx])
         if len(tgt) or weights.class_loss_on_negatives:
-            cls_terms.append(class_loss(class_logits[b], cls_target, alpha=weights.focal_alpha,
-                                        gamma=weights.focal_gamma).sum())
+            cls_terms.append(
+                class_loss(class_logits[b], cls_target, alpha=weights.focal_alpha, gamma=weights.focal_gamma).sum()
+            )
     zero = mask_logits.sum() * 0.0
     terms: dict[str, torch.Tensor] = {}
     if matched_pred:
@@ -185,9 +223,14 @@ def set_prediction_loss(*, mask_logits: torch.Tensor, boxes: torch.Tensor, class
     presence_target = torch.tensor([float(len(t) > 0) for t in target_masks], device=presence_logits.device)
     terms["presence"] = presence_loss(presence_logits, presence_target).mean()
     if semantic_logits is not None:
-        union = torch.stack([t.any(0) if len(t) else torch.zeros(semantic_logits.shape[-2:], dtype=torch.bool,
-                                                                  device=semantic_logits.device)
-                             for t in target_masks])
+        union = torch.stack(
+            [
+                t.any(0)
+                if len(t)
+                else torch.zeros(semantic_logits.shape[-2:], dtype=torch.bool, device=semantic_logits.device)
+                for t in target_masks
+            ]
+        )
         terms["semantic"] = semantic_seg_loss(semantic_logits, union).mean()
     total = sum(getattr(weights, name) * value for name, value in terms.items())
     terms["total"] = total  # type: ignore[assignment]

@@ -35,8 +35,10 @@ def greedy_match(cost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         c[r, :] = float("inf")
         c[:, k] = float("inf")
     order = np.argsort(rows)
-    return (torch.as_tensor(np.asarray(rows)[order], dtype=torch.int64),
-            torch.as_tensor(np.asarray(cols)[order], dtype=torch.int64))
+    return (
+        torch.as_tensor(np.asarray(rows)[order], dtype=torch.int64),
+        torch.as_tensor(np.asarray(cols)[order], dtype=torch.int64),
+    )
 
 
 def match_instances(cost: torch.Tensor, *, method: str = "hungarian") -> tuple[torch.Tensor, torch.Tensor]:

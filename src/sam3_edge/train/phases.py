@@ -22,8 +22,8 @@ from sam3_edge.train.config import IMAGE_PARTS, Phase1Params, Phase2Params
 from sam3_edge.train.data import CachedBatches, MixSampler
 from sam3_edge.train.distill_losses import feature_alignment_loss, output_distill_loss, tokens_to_map
 from sam3_edge.train.distributed import DistInfo
-from sam3_edge.train.losses import LossWeights, set_prediction_loss
 from sam3_edge.train.loop import LoopResult, run_loop
+from sam3_edge.train.losses import LossWeights, set_prediction_loss
 
 LOG = logging.getLogger(__name__)
 
@@ -211,7 +211,10 @@ def distill_phase2(
         )
         w = params.loss
         kd_total = (
-            w.mask_bce * kd["kd_mask"] + w.box_l1 * kd["kd_box"] + w.cls * kd["kd_class"] + w.presence * kd["kd_presence"]
+            w.mask_bce * kd["kd_mask"]
+            + w.box_l1 * kd["kd_box"]
+            + w.cls * kd["kd_class"]
+            + w.presence * kd["kd_presence"]
         )
         gt = gt_loss(out, batch, params.loss, o.mask_size)
         total = params.gt_weight * gt["total"] + params.distill_weight * kd_total

@@ -33,8 +33,9 @@ LOG = logging.getLogger(__name__)
 class ClipBatches:
     """Deterministic per-step clips from a video cache + the SA-V masklets of its index."""
 
-    def __init__(self, cache: Any, *, image_size: int, mask_size: int, clip_frames: int, prompt_kind: str,
-                 seed: int) -> None:
+    def __init__(
+        self, cache: Any, *, image_size: int, mask_size: int, clip_frames: int, prompt_kind: str, seed: int
+    ) -> None:
         from sam3_edge.data.datasets import load_video_records
 
         self.cache, self.image_size, self.mask_size = cache, image_size, mask_size
@@ -82,8 +83,12 @@ class ClipBatches:
         if not present:
             present = list(rec.masklets)
         masklet = present[int(rng.integers(len(present)))]
-        masks = np.stack([decode_rle(masklet.frames[f]) if f in masklet.frames else
-                          np.zeros((rec.height, rec.width), bool) for f in frame_ids])
+        masks = np.stack(
+            [
+                decode_rle(masklet.frames[f]) if f in masklet.frames else np.zeros((rec.height, rec.width), bool)
+                for f in frame_ids
+            ]
+        )
         video = self._video(key)
         frames = torch.stack([resize_image(video[p], self.image_size) for p in pos])
         gt = resize_masks(masks, self.mask_size)  # [T, M, M]
@@ -115,13 +120,28 @@ def _follow_prompt(p: Prompt) -> Prompt:
     return p if p.kind == "text" else Prompt(kind="text", text=" ")
 
 
-def distill_video(student: Student, cache: Any, params: VideoParams, *, out_dir: str | Path, params_hash: str,
-                  init_from: str | Path | None = None, dist: DistInfo | None = None, on_log=None,
-                  stop_after: int | None = None) -> dict[str, Any]:
+def distill_video(
+    student: Student,
+    cache: Any,
+    params: VideoParams,
+    *,
+    out_dir: str | Path,
+    params_hash: str,
+    init_from: str | Path | None = None,
+    dist: DistInfo | None = None,
+    on_log=None,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
     o = params.optim
     _init_student(student, init_from)
-    data = ClipBatches(cache, image_size=student.config.image_size, mask_size=o.mask_size,
-                       clip_frames=params.clip_frames, prompt_kind=params.prompt_kind, seed=o.seed)
+    data = ClipBatches(
+        cache,
+        image_size=student.config.image_size,
+        mask_size=o.mask_size,
+        clip_frames=params.clip_frames,
+        prompt_kind=params.prompt_kind,
+        seed=o.seed,
+    )
     channels = int(cache.manifest.get("frame_shape", [0])[0]) or cache.load(cache.keys()[0])["frames_fpn"].shape[1]
     extra = nn.ModuleDict({"frames": nn.Conv2d(student.config.dim, channels, 1)})
     tokenizer = build_tokenizer(student.config.context_length)
@@ -131,13 +151,15 @@ def distill_video(student: Student, cache: Any, params: VideoParams, *, out_dir:
         b = frames.shape[1]
         state, valid = model.init_memory(b)
         first = prepare_prompts(prompts, tokenizer=tokenizer, max_points=model.config.max_points)
-        later = prepare_prompts([_follow_prompt(p) for p in prompts], tokenizer=tokenizer,
-                                max_points=model.config.max_points)
+        later = prepare_prompts(
+            [_follow_prompt(p) for p in prompts], tokenizer=tokenizer, max_points=model.config.max_points
+        )
         terms: dict[str, list[torch.Tensor]] = {}
         for t in range(frames.shape[0]):
             pt = first if t == 0 else later
-            out = model(frames[t], pt.token_ids, pt.points, pt.box, pt.box_valid, memory_state=state,
-                        memory_valid=valid)
+            out = model(
+                frames[t], pt.token_ids, pt.points, pt.box, pt.box_valid, memory_state=state, memory_valid=valid
+            )
             masks = [g[t][None] if g[t].any() else g[t][:0] for g in batch["gt"]]
             boxes = [_mask_box(m) for m in masks]
             gt = gt_loss(out, {"gt_masks": masks, "gt_boxes": boxes}, params.loss, o.mask_size)
@@ -152,10 +174,20 @@ def distill_video(student: Student, cache: Any, params: VideoParams, *, out_dir:
         mean["gate"] = model.memory_attention.gate.detach().tanh()
         return mean
 
-    result = run_loop(stage="distill_video", student=student, trainable=VIDEO_PARTS, loss_fn=loss_fn,
-                      batch_fn=lambda step, rank, world: data(step, o.batch_size, rank, world), optim=o,
-                      out_dir=out_dir, params_hash=params_hash, extra=extra, dist=dist, on_log=on_log,
-                      stop_after=stop_after)
+    result = run_loop(
+        stage="distill_video",
+        student=student,
+        trainable=VIDEO_PARTS,
+        loss_fn=loss_fn,
+        batch_fn=lambda step, rank, world: data(step, o.batch_size, rank, world),
+        optim=o,
+        out_dir=out_dir,
+        params_hash=params_hash,
+        extra=extra,
+        dist=dist,
+        on_log=on_log,
+        stop_after=stop_after,
+    )
     return {
         "steps": result.steps,
         "resumed_from_step": result.resumed_from,

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sam3_edge.deploy.config import ExportParams
+from sam3_edge.deploy.inputs import load_inputs, save_inputs
+from sam3_edge.deploy.pipeline import INPUTS_NAME, SizeCheckError, _size_check, run_export
+from sam3_edge.deploy.quantize import save_programs
+from sam3_edge.deploy.report import stage_metrics
+from sam3_edge.deploy.runtime import PteProgram
+from sam3_edge.utils import read_json, write_json
+
+PARAMS = ExportParams(parity_samples=2, min_parity_mask_iou=0.5)
+
+
+def _quantized_dir(tmp_path, variant, standin, standin_variants=None):
+    programs, calibration = standin
+    folder = tmp_path / "quantized" / variant
+    if standin_variants is None:  # cheap: plain export, enough where the lowering is not reached
+        from sam3_edge.deploy.quantize import export_fp32
+
+        eps, recipe = export_fp32(programs), {"recipe": "fp32"}
+    else:
+        eps, recipe = standin_variants[variant]
+    folder.mkdir(parents=True)
+    save_inputs(folder / INPUTS_NAME, calibration)
+    save_programs(
+        folder, eps, {"status": "ok", "model": "standin", "variant": variant, "model_config": {}, "recipe": recipe}
+    )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, standin, standin_variants):
+    """variant -> xnnpack export folder of the stand-in (fp32 first: it is every variant's size reference)."""
+    root = tmp_path_factory.mktemp("export")
+    out = {}
+    for variant in ("fp32", "fp16", "int8", "8da4w"):
+        q = _quantized_dir(root, variant, standin, standin_variants)
+        ref = None if variant == "fp32" else out["fp32"]
+        # the stand-in is tiny, so quantization overhead (scales, q/dq) limits how far it shrinks
+        params = ExportParams(max_size_ratio={"fp16": 0.9, "int8": 0.9, "8da4w": 0.9}, parity_samples=2)
+        run_export(q, root / f"xnnpack_{variant}", backend="xnnpack", params=params, reference_dir=ref)
+        out[variant] = root / f"xnnpack_{variant}"
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("variant", "max_err", "min_iou"),
+    [("fp32", 1e-4, 0.99), ("fp16", 5e-2, 0.9), ("int8", 1.0, 0.8), ("8da4w", 1.0, 0.8)],
+)
+def test_xnnpack_round_trip_with_parity(exported, standin, variant, max_err, min_iou):
+    programs, calibration = standin
+    meta = read_json(exported[variant] / "meta.json")
+    assert meta["status"] == "ok" and meta["executed"] is True
+    assert 0.5 < meta["delegated_fraction"] <= 1.0
+    assert meta["file_bytes"] == (exported[variant] / "model.pte").stat().st_size
+    # lowering parity (pte vs the same variant's eager program), recorded by the export
+    assert meta["parity"]["image"]["mask_iou_min"] >= min_iou
+    # and parity with the float eager model, through executorch.runtime here
+    pte = PteProgram(exported[variant] / "model.pte")
+    assert pte.method_names == {"text", "image", "video_step"}
+    for args in calibration["image"][:2]:
+        ref = programs["image"][0](*args)
+        got = pte.run("image", args)
+        assert (ref[0] - got[0]).abs().max().item() < max_err
+        union = ((ref[0] > 0) | (got[0] > 0)).sum().item()
+        assert union == 0 or ((ref[0] > 0) & (got[0] > 0)).sum().item() / union >= min_iou
+    if variant != "fp32":
+        assert meta["size"]["ratio_to_fp32"] < 1.0, "a quantized/half variant must be smaller than fp32"
+    metrics = stage_metrics(meta)
+    assert metrics["status"] == "ok" and isinstance(metrics["non_delegated_ops"], dict)
+    assert "model_config" not in metrics
+
+
+def test_size_check_fires_for_a_variant_larger_than_fp32(tmp_path):
+    ref = tmp_path / "fp32"
+    write_json(ref / "meta.json", {"status": "ok", "file_bytes": 1000})
+    assert _size_check(500, "int8", "xnnpack", PARAMS, ref)["ratio_to_fp32"] == 0.5
+    with pytest.raises(SizeCheckError, match=r"xnnpack/int8: \.pte is .* = 2\.00 x the fp32 \.pte"):
+        _size_check(2000, "int8", "xnnpack", PARAMS, ref)
+    with pytest.raises(SizeCheckError, match="over the limit 0.75"):  # smaller than fp32 but over its ratio
+        _size_check(900, "int8", "xnnpack", PARAMS, ref)
+
+
+@pytest.mark.slow
+def test_run_export_fails_when_the_quantized_file_outgrows_its_source(tmp_path, standin, standin_variants):
+    q = _quantized_dir(tmp_path, "8da4w", standin, standin_variants)
+    write_json(tmp_path / "fp32" / "meta.json", {"status": "ok", "file_bytes": 1024})  # a (fake) tiny fp32 .pte
+    with pytest.raises(SizeCheckError, match="a quantized file must shrink"):
+        run_export(q, tmp_path / "out", backend="xnnpack", params=PARAMS, reference_dir=tmp_path / "fp32")
+    assert not (tmp_path / "out" / "model.pte").exists()
+
+
+@pytest.mark.parametrize("sdk", [None, "/definitely/not/here"])
+def test_missing_qnn_sdk_is_a_recorded_skip(tmp_path, monkeypatch, standin, sdk):
+    if sdk is None:
+        monkeypatch.delenv("QNN_SDK_ROOT", raising=False)
+    else:
+        monkeypatch.setenv("QNN_SDK_ROOT", sdk)
+    q = _quantized_dir(tmp_path, "int8", standin)
+    meta = run_export(q, tmp_path / "qnn", backend="qnn", params=PARAMS, reference_dir=tmp_path / "none")
+    assert meta["status"] == "skipped" and "QNN_SDK_ROOT" in meta["reason"]
+    assert read_json(tmp_path / "qnn" / "meta.json")["status"] == "skipped"
+    assert not (tmp_path / "qnn" / "model.pte").exists()
+
+
+def test_skipped_source_variant_propagates(tmp_path):
+    write_json(
+        tmp_path / "q" / "meta.json",
+        {"status": "skipped", "reason": "no QAT checkpoint", "model": "s", "variant": "qat"},
+    )
+    meta = run_export(tmp_path / "q", tmp_path / "out", backend="xnnpack", params=PARAMS)
+    assert meta["status"] == "skipped" and "no QAT checkpoint" in meta["reason"]
+
+
+@pytest.mark.slow
+def test_coreml_lowers_on_linux_and_records_not_executed(tmp_path, standin):
+    q = _quantized_dir(tmp_path, "fp32", standin)
+    meta = run_export(q, tmp_path / "coreml", backend="coreml", params=PARAMS)
+    assert meta["status"] == "ok", meta.get("reason")
+    assert meta["executed"] is False and "Apple" in meta["not_executed_reason"]
+    assert (tmp_path / "coreml" / "model.pte").stat().st_size == meta["file_bytes"] > 0
+    assert meta["delegation"]["methods"]["image"]["delegated_by_backend"].get("CoreMLBackend", 0) > 0
+
+
+def test_inputs_round_trip(tmp_path, standin):
+    _, calibration = standin
+    save_inputs(tmp_path / "i.safetensors", calibration)
+    loaded = load_inputs(tmp_path / "i.safetensors")
+    assert set(loaded) == set(calibration)
+    for a, b in zip(loaded["video_step"][1], calibration["video_step"][1], strict=True):
+        assert torch.equal(a, b)

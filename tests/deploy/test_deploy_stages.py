@@ -1,0 +1,178 @@
+"""Smoke test of the deploy stages on the real `tiny` student: quantize -> export (xnnpack, qnn) -> predictor
+-> benchmark, through the stage scripts, on a tiny synthetic dataset. Slow: lowering the student takes minutes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    from sam3_edge.config import from_dict
+    from sam3_edge.data.config import DataParams
+    from sam3_edge.data.prepare import prepare_data
+
+    root = tmp_path_factory.mktemp("deploy_data")
+    params = from_dict(
+        DataParams,
+        {
+            "source": "synthetic",
+            "synthetic": {
+                "num_train_images": 2,
+                "num_val_images": 4,
+                "image_size": 96,
+                "num_train_videos": 0,
+                "num_val_videos": 1,
+                "video_frames": 5,
+                "video_size": 64,
+                "small_size": [10, 16],
+                "large_size": [22, 30],
+            },
+        },
+    )
+    prepare_data(params, synthetic_dir=root / "synthetic", index_dir=root / "index", extract_dir=root / "extract")
+    return root / "index"
+
+
+def _stage(name: str, params: Path, *args: str) -> None:
+    env = {**os.environ, "SAM3_EDGE_QUIET": "1", "SAM3_EDGE_LOG": "WARNING"}
+    cmd = [sys.executable, str(ROOT / "stages" / f"{name}.py"), "--params", str(params), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_deploy_stages_end_to_end(tmp_path, tiny_data, monkeypatch):
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "quantize: {real_size_variant: tiny, calibration_samples: 2, variants: [fp32, int8], real_variants: [fp32]}\n"
+        "export: {backends: [xnnpack, qnn], parity_samples: 1, max_size_ratio: {int8: 0.9}}\n"
+        "benchmark: {warmup: 1, iters: 2, video_frames: 2, parity_samples: 1}\n"
+    )
+    q, pte, m = tmp_path / "quantized" / "real", tmp_path / "pte" / "real", tmp_path / "metrics"
+    val = str(tiny_data / "concepts_val.json")
+    for v in ("fp32", "int8"):
+        _stage(
+            "quantize",
+            params,
+            "--model",
+            "real",
+            "--variant",
+            v,
+            "--real-size",
+            "--val-index",
+            val,
+            "--out",
+            str(q / v),
+            "--metrics",
+            str(m / f"quantize_{v}.json"),
+        )
+    _stage(
+        "quantize",
+        params,
+        "--model",
+        "real",
+        "--variant",
+        "qat",
+        "--real-size",
+        "--val-index",
+        val,
+        "--qat-checkpoint",
+        str(tmp_path / "missing.safetensors"),
+        "--out",
+        str(q / "qat"),
+        "--metrics",
+        str(m / "quantize_qat.json"),
+    )
+    assert json.loads((m / "quantize_qat.json").read_text())["status"] == "skipped"
+    assert json.loads((m / "quantize_int8.json").read_text())["weights"]["image"]["quantized_weight_ops"] > 0
+    _stage(
+        "export",
+        params,
+        "--backend",
+        "xnnpack",
+        "--quantized",
+        str(q / "fp32"),
+        "--out",
+        str(pte / "xnnpack_fp32"),
+        "--metrics",
+        str(m / "xnnpack_fp32.json"),
+    )
+    _stage(
+        "export",
+        params,
+        "--backend",
+        "xnnpack",
+        "--quantized",
+        str(q / "int8"),
+        "--reference",
+        str(pte / "xnnpack_fp32"),
+        "--out",
+        str(pte / "xnnpack_int8"),
+        "--metrics",
+        str(m / "xnnpack_int8.json"),
+    )
+    monkeypatch.delenv("QNN_SDK_ROOT", raising=False)
+    _stage(
+        "export",
+        params,
+        "--backend",
+        "qnn",
+        "--quantized",
+        str(q / "int8"),
+        "--reference",
+        str(pte / "xnnpack_fp32"),
+        "--out",
+        str(pte / "qnn_int8"),
+        "--metrics",
+        str(m / "qnn_int8.json"),
+    )
+    fp32, int8 = (json.loads((m / f"xnnpack_{v}.json").read_text()) for v in ("fp32", "int8"))
+    assert fp32["status"] == int8["status"] == "ok" and int8["file_bytes"] < fp32["file_bytes"]
+    assert fp32["parity"]["image"]["mask_iou_min"] > 0.99 and fp32["parity"]["image"]["max_abs_err"] < 1e-3
+    assert json.loads((m / "qnn_int8.json").read_text())["status"] == "skipped"
+
+    # the .pte scores like the eager student through the shared Predictor contract
+    from sam3_edge.deploy.runtime import PtePredictor
+    from sam3_edge.models import StudentPredictor, build_student
+    from sam3_edge.types import Prompt
+
+    predictor = PtePredictor(pte / "xnnpack_fp32")
+    eager = StudentPredictor(build_student("tiny", seed=0).eval().reparameterize())
+    images = torch.rand(2, 3, 96, 96)
+    prompts = [Prompt(kind="text", text="red circle"), Prompt(kind="box", box=(10.0, 10.0, 50.0, 60.0))]
+    got, ref = predictor.predict(images, prompts), eager.predict(images, prompts)
+    assert got.mask_logits.shape == ref.mask_logits.shape == (2, 16, 56, 56)
+    assert (got.mask_logits - ref.mask_logits).abs().max() < 1e-3
+    assert (got.scores - ref.scores).abs().max() < 1e-4
+
+    _stage(
+        "benchmark",
+        params,
+        "--checkpoint",
+        str(tmp_path / "none.safetensors"),
+        "--quantized",
+        str(tmp_path / "quantized"),
+        "--pte",
+        str(tmp_path / "pte"),
+        "--video-index",
+        str(tiny_data / "videos_val.json"),
+        "--metrics",
+        str(m / "benchmark.json"),
+    )
+    bench = json.loads((m / "benchmark.json").read_text())
+    assert bench["student"]["status"] == "skipped"
+    real = bench["real"]
+    assert real["eager"]["image"]["p50_ms"] > 0 and real["eager"]["peak_rss_mb"] > 0
+    assert real["xnnpack_fp32"]["parity"]["mask_iou_mean"] > 0.99
+    assert real["xnnpack_int8"]["video"]["fps"] > 0 and real["qnn_int8"]["status"] == "skipped"
+    assert bench["summary"]["int8"]["xnnpack"]["size_mb"] == real["xnnpack_int8"]["pte_mb"]

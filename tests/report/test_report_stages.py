@@ -1,0 +1,119 @@
+"""Smoke tests of the `visual_qa` and `report` stage entrypoints (subprocesses, tiny params)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from report_fakes import write_index
+
+ROOT = Path(__file__).resolve().parents[2]
+PARAMS = """
+visual_qa:
+  num_images: 2
+  num_prompts: 3
+  tile_size: 96
+report:
+  title: smoke
+  readme_results: true
+"""
+
+
+def _stage(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SAM3_EDGE_QUIET": "1", "SAM3_EDGE_NO_MLFLOW": "1"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "stages" / f"{name}.py"), "--params", "params.yaml", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_visual_qa_stage_with_a_student_checkpoint(tmp_path):
+    import torch
+
+    from sam3_edge.models import build_student
+    from sam3_edge.train.checkpoint import save_checkpoint
+
+    torch.set_num_threads(1)
+    (tmp_path / "params.yaml").write_text(PARAMS)
+    index = write_index(tmp_path / "data")
+    model = build_student("tiny", seed=0)
+    save_checkpoint(
+        tmp_path / "student.safetensors",
+        model=model,
+        model_config=model.config.to_json(),
+        step=0,
+        epoch=0,
+        params_hash="test",
+        stage="test",
+    )
+    r = _stage(
+        "visual_qa",
+        "--concept-index",
+        str(index),
+        "--teacher",
+        "teacher:models/teacher",
+        "--student",
+        "student:student.safetensors",
+        "--out",
+        "reports/visual_qa/index.html",
+        "--metrics",
+        "metrics/visual_qa.json",
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = json.loads((tmp_path / "metrics" / "visual_qa.json").read_text())
+    assert summary["tiles"] == 6 and summary["sorted_by"] == "student"
+    assert summary["columns"]["teacher"]["reason"] == "missing (stage teacher not run: models/teacher absent)"
+    assert summary["columns"]["quantized"]["reason"] == "missing (no --quantized model given)"
+    assert summary["columns"]["student"]["tiles"] == 6
+    html = (tmp_path / "reports" / "visual_qa" / "index.html").read_text()
+    assert html.count("data:image/png;base64,") == 6 * 2
+
+
+def test_report_stage_without_any_metrics_and_with_readme(tmp_path):
+    (tmp_path / "params.yaml").write_text(PARAMS)
+    (tmp_path / "README.md").write_text("# x\n<!-- results:start -->\nold\n<!-- results:end -->\n")
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "data.json").write_text(json.dumps({"saco": {"val": {"pairs": 12}}}))
+    (tmp_path / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n  data:\n    outs:\n    - path: metrics/data.json\n      size: 40\n"
+    )
+    r = _stage(
+        "report",
+        "--metrics-dir",
+        "metrics",
+        "--lock",
+        "dvc.lock",
+        "--out-dir",
+        "reports",
+        "--plots-dir",
+        "reports/plots",
+        "--gallery",
+        "reports/visual_qa/index.html",
+        "--readme",
+        "README.md",
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    md = (tmp_path / "reports" / "report.md").read_text()
+    assert "| saco.val.pairs | 12 |" in md and "| data | metrics/data.json | 40 B | 1 | yes |" in md
+    assert "missing (stage evaluate@teacher not run)" in md
+    readme = (tmp_path / "README.md").read_text()
+    assert "\nold\n" not in readme and "### Quality (val split)" in readme
+    assert json.loads((tmp_path / "reports" / "plots" / "variants.json").read_text()) == []
+
+
+def test_report_stage_rejects_unknown_param(tmp_path):
+    (tmp_path / "params.yaml").write_text("report:\n  titel: x\n")
+    r = _stage("report", "--metrics-dir", "m", "--out-dir", "r", "--plots-dir", "p", cwd=tmp_path)
+    assert r.returncode != 0 and "unknown key report.titel" in r.stderr

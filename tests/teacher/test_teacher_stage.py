@@ -1,0 +1,132 @@
+"""Smoke test of stages/teacher.py on the tiny data, and the bootstrap teacher beating a trivial baseline."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from teacher_fixtures import TINY_TEACHER
+
+from sam3_edge.config import from_dict, to_dict
+from sam3_edge.teacher import load_teacher
+from sam3_edge.teacher.config import TeacherParams
+from sam3_edge.teacher.train import train_bootstrap
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_teacher_stage_smoke(teacher_data, tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"teacher": to_dict(TINY_TEACHER)}))
+    out, metrics = tmp_path / "teacher", tmp_path / "metrics" / "teacher.json"
+    env = {**os.environ, "SAM3_EDGE_QUIET": "1", "OMP_NUM_THREADS": "1"}
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "stages" / "teacher.py"),
+            "--params",
+            str(params),
+            "--train-index",
+            str(teacher_data / "concepts_train.json"),
+            "--val-index",
+            str(teacher_data / "concepts_val.json"),
+            "--out",
+            str(out),
+            "--metrics",
+            str(metrics),
+        ],
+        check=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
+    m = json.loads(metrics.read_text())
+    assert m["source"] == "bootstrap" and m["train"]["steps"] == TINY_TEACHER.train.steps
+    assert "instance_miou" in m["text"] and "f1" in m["text"]["presence"] and "miou" in m["box"]
+    assert not (out / ".resume").exists() or not any((out / ".resume").iterdir())
+    assert load_teacher(out).image_size == 56
+
+
+@pytest.mark.slow
+def test_teacher_stage_real_source_without_weights_fails_clearly(teacher_data, tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"teacher": {**to_dict(TINY_TEACHER), "source": str(tmp_path / "no_sam3")}}))
+    (tmp_path / "no_sam3").mkdir()
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "stages" / "teacher.py"),
+            "--params",
+            str(params),
+            "--train-index",
+            str(teacher_data / "concepts_train.json"),
+            "--val-index",
+            str(teacher_data / "concepts_val.json"),
+            "--out",
+            str(tmp_path / "t"),
+            "--metrics",
+            str(tmp_path / "m.json"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode != 0 and "huggingface-cli download facebook/sam3" in res.stderr
+
+
+def test_training_resumes_from_its_checkpoint(teacher_data, tmp_path, monkeypatch):
+    """Kill after the step-2 checkpoint (injected), re-run: it resumes at step 2 and finishes."""
+    import sam3_edge.teacher.train as tr
+
+    real = tr.evaluate_teacher
+    monkeypatch.setattr(tr, "evaluate_teacher", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("killed")))
+    with pytest.raises(RuntimeError, match="killed"):
+        train_bootstrap(
+            TINY_TEACHER,
+            train_index=teacher_data / "concepts_train.json",
+            val_index=teacher_data / "concepts_val.json",
+            out_dir=tmp_path / "t",
+        )
+    assert (tmp_path / "t" / tr.RESUME).exists()
+    monkeypatch.setattr(tr, "evaluate_teacher", real)
+    m = train_bootstrap(
+        TINY_TEACHER,
+        train_index=teacher_data / "concepts_train.json",
+        val_index=teacher_data / "concepts_val.json",
+        out_dir=tmp_path / "t",
+    )
+    assert m["train"]["resumed_from_step"] == 2 and not (tmp_path / "t" / tr.RESUME).exists()
+
+
+@pytest.mark.slow
+def test_bootstrap_teacher_beats_the_whole_image_baseline(teacher_data, tmp_path):
+    params = from_dict(
+        TeacherParams,
+        {
+            **to_dict(TINY_TEACHER),
+            "train": {
+                **to_dict(TINY_TEACHER.train),
+                "steps": 150,
+                "images_per_step": 4,
+                "checkpoint_every": 1000,
+                "warmup_steps": 10,
+            },
+            "eval": {"max_pairs": 0, "batch_size": 8},
+        },
+    )
+    m = train_bootstrap(
+        params,
+        train_index=teacher_data / "concepts_train.json",
+        val_index=teacher_data / "concepts_val.json",
+        out_dir=tmp_path / "t",
+    )
+    base = m["baseline_whole_image"]
+    assert m["box"]["miou"] > 2 * base["box_miou"]
+    assert m["point"]["miou"] > 2 * base["point_miou"]
