@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 from collections.abc import Iterator, Mapping
@@ -40,6 +41,24 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """Exclusive lock next to a sqlite store: two `dvc queue start -j 2` workers opening a fresh mlflow.db race in
+    MLflow's schema migration (alembic) and both fail. Other stores (http, file) need no lock here."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    db = Path(uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(f"{db}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+@contextlib.contextmanager
 def mlflow_run(params: TrackingParams, stage: str, run_params: Any = None) -> Iterator[Any]:
     """Yield an object with ``log_metrics(dict)`` and ``log_artifact(path)``; a no-op when disabled."""
     if not params.mlflow or os.environ.get("SAM3_EDGE_NO_MLFLOW"):
@@ -48,8 +67,10 @@ def mlflow_run(params: TrackingParams, stage: str, run_params: Any = None) -> It
         return
     import mlflow
 
-    mlflow.set_tracking_uri(resolve_uri(params.uri))
-    mlflow.set_experiment(params.experiment)
+    uri = resolve_uri(params.uri)
+    mlflow.set_tracking_uri(uri)
+    with _store_lock(uri):  # creating / migrating the store and the experiment are not safe in parallel
+        mlflow.set_experiment(params.experiment)
     with mlflow.start_run(run_name=stage) as run:
         flat: dict[str, Any] = {}
         _flatten("", to_dict(run_params) if run_params is not None else {}, flat)

@@ -48,6 +48,8 @@ def read_params_file(path: str | Path) -> dict[str, Any]:
         text = path.read_text()
     except FileNotFoundError:
         raise ParamsError(f"{path}: params file not found") from None
+    except UnicodeDecodeError:
+        raise ParamsError(f"{path}: not a text (utf-8 yaml) file") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:

@@ -83,6 +83,30 @@ def ensure_free_space(directory: str | Path, needed_bytes: int, *, margin: float
         )
 
 
+def save_safetensors(tensors: dict[str, Any], path: str | Path, *, metadata: dict[str, str] | None = None) -> None:
+    """``safetensors.torch.save_file`` with a byte-reproducible header.
+
+    safetensors serialises ``metadata`` from a Rust HashMap, so its key order (and the file's sha256) changes
+    from process to process; DVC would see a new output after every identical re-run. The header is rewritten
+    in place with sorted metadata keys (same length: only the order changes). Call it on an atomic_path temp.
+    """
+    from safetensors.torch import save_file
+
+    save_file(tensors, str(path), metadata=metadata)
+    if not metadata:
+        return
+    with open(path, "rb+") as fh:
+        size = int.from_bytes(fh.read(8), "little")
+        raw = fh.read(size)
+        header = json.loads(raw)
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+        canonical = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(canonical) > size:  # never expected: same keys and values, other order
+            raise ValueError(f"{path}: canonical safetensors header is longer than the written one")
+        fh.seek(8)
+        fh.write(canonical + b" " * (size - len(canonical)))
+
+
 def write_json(path: str | Path, data: Any, *, indent: int = 2) -> None:
     """Atomically write ``data`` as json (sorted keys, trailing newline)."""
     with atomic_path(path) as tmp:

@@ -24,11 +24,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors import SafetensorError, safe_open
 from tqdm import tqdm
 
-from sam3_edge.utils import atomic_path, progress_disabled, read_json, remove_stale_temps, sha256_file, write_json
+from sam3_edge.utils import (
+    atomic_path,
+    progress_disabled,
+    read_json,
+    remove_stale_temps,
+    save_safetensors,
+    sha256_file,
+    write_json,
+)
 
 LOG = logging.getLogger("sam3_edge.cache")
 MANIFEST = "manifest.json"
@@ -127,7 +134,7 @@ def write_sharded(
         with atomic_path(path) as tmp:
             # one metadata entry only: safetensors serialises its metadata map in per-process hash order, so two
             # entries would make identical shards hash differently across processes (ranks)
-            save_file(tensors, str(tmp), metadata={"config_hash": config_hash})
+            save_safetensors(tensors, tmp, metadata={"config_hash": config_hash})
         write_json(
             _sidecar(path),
             {
@@ -210,12 +217,16 @@ class TeacherCache:
         meta = self.meta(key)
         prefixes = [f"{key}/", f"{meta['unit']}/"] if meta["unit"] != key else [f"{key}/"]
         out: dict[str, torch.Tensor] = {}
-        with safe_open(str(self.dir / meta["shard"]), framework="pt") as fh:
-            for name in fh.keys():  # noqa: SIM118 - safe_open has no __iter__
-                for prefix in prefixes:
-                    if name.startswith(prefix):
-                        t = fh.get_tensor(name)
-                        out[name[len(prefix) :]] = t.to(dtype) if dtype is not None and t.is_floating_point() else t
+        shard = self.dir / meta["shard"]
+        try:
+            with safe_open(str(shard), framework="pt") as fh:
+                for name in fh.keys():  # noqa: SIM118 - safe_open has no __iter__
+                    for prefix in prefixes:
+                        if name.startswith(prefix):
+                            t = fh.get_tensor(name)
+                            out[name[len(prefix) :]] = t.to(dtype) if dtype is not None and t.is_floating_point() else t
+        except (OSError, SafetensorError) as err:  # missing, truncated or corrupt shard
+            raise CacheError(f"{shard}: unreadable shard ({err}): re-run the cache stage to rebuild it") from None
         if not out:
             raise CacheError(f"{self.dir / meta['shard']}: no tensors for sample {key!r}")
         return out

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from sam3_edge.types import Prompt
@@ -84,7 +85,10 @@ def save_inputs(path: str | Path, inputs: dict[str, list[tuple[torch.Tensor, ...
 
 
 def load_inputs(path: str | Path) -> dict[str, list[tuple[torch.Tensor, ...]]]:
-    flat = load_file(str(path))
+    try:
+        flat = load_file(str(path))
+    except (OSError, SafetensorError) as err:
+        raise ValueError(f"{path}: unreadable inputs file ({err}): re-run the quantize stage") from None
     nested: dict[str, dict[int, dict[int, torch.Tensor]]] = {}
     for key, t in flat.items():
         m, i, a = key.split("/")

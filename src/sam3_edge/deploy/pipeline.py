@@ -43,8 +43,12 @@ def load_source(*, checkpoint: str | Path | None, random_variant: str | None, se
         if not Path(checkpoint).is_file():
             raise FileNotFoundError(f"{checkpoint}: student checkpoint not found")
         model, meta = load_student(checkpoint)
-        source = {"checkpoint": str(checkpoint), "sha256": sha256_file(checkpoint), "step": meta.get("step"),
-                  "meta": {k: v for k, v in meta.items() if k in ("qat_scheme", "group_size")}}
+        source = {
+            "checkpoint": str(checkpoint),
+            "sha256": sha256_file(checkpoint),
+            "step": meta.get("step"),
+            "meta": {k: v for k, v in meta.items() if k in ("qat_scheme", "group_size")},
+        }
     else:
         model = build_student(random_variant, seed=seed)
         source = {"random_variant": random_variant, "seed": seed, "note": "random weights: size and speed only"}

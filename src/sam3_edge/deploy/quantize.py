@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import operator
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,11 @@ def _quantize_embeddings(module: nn.Module, bits: int, sensitive: Sequence[str],
     return len(chosen)
 
 
+def _is_float(node: torch.fx.Node) -> bool:
+    val = node.meta.get("val")
+    return not isinstance(val, torch.Tensor) or val.is_floating_point()
+
+
 def weight_quantization_report(ep: ExportedProgram) -> dict[str, int]:
     """Count conv/linear/embedding ops whose weight comes out of a dequantize op (quantized) vs plain float."""
     dequant = ("dequantize_per_channel", "dequantize_per_tensor", "dequantize_affine", "dequantize_per_channel_group")
@@ -133,6 +139,33 @@ def quantize_int8(
     )
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
+    class _FloatOnly(XNNPACKQuantizer):
+        """Drops annotations on non-float tensors (a ``cat`` of bool masks would get an int8 observer)."""
+
+        def transform_for_annotation(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+            # the parent turns scalar args of add/mul into float tensors; ``labels + 1`` on int64 must stay int
+            binary = (torch.ops.aten.add.Tensor, torch.ops.aten.mul.Tensor)
+            hidden = {n: n.target for n in model.graph.nodes if n.target in binary and not _is_float(n)}
+            for n in hidden:
+                n.target = operator.add
+            model = super().transform_for_annotation(model)
+            for n, target in hidden.items():
+                n.target = target
+            model.recompile()
+            return model
+
+        def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+            model = super().annotate(model)
+            for node in model.graph.nodes:
+                ann = node.meta.get("quantization_annotation")
+                if ann is None:
+                    continue
+                if not _is_float(node):
+                    ann.output_qspec = None
+                for inp in [i for i in ann.input_qspec_map if not _is_float(i)]:
+                    del ann.input_qspec_map[inp]
+            return model
+
     hits: set[str] = set()
 
     def keep_quantized(node: torch.fx.Node) -> bool:
@@ -146,7 +179,7 @@ def quantize_int8(
             raise ValueError(f"int8: no calibration inputs for program {name!r}")
         module = copy.deepcopy(module).eval()
         report["embeddings_quantized"] += _quantize_embeddings(module, embedding_bits, sensitive, hits)
-        quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=per_channel))
+        quantizer = _FloatOnly().set_global(get_symmetric_quantization_config(is_per_channel=per_channel))
         quantizer.set_filter_function(keep_quantized)
         with torch.no_grad():
             graph = torch.export.export(module, example, strict=False).module()

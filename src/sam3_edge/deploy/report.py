@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-_KEPT_STRINGS = {"status", "reason", "model", "variant", "backend", "recipe", "not_executed_reason", "calibration"}
+_KEPT_STRINGS = {
+    "status",
+    "reason",
+    "model",
+    "variant",
+    "backend",
+    "recipe",
+    "not_executed_reason",
+    "calibration",
+    "partition_mode",
+}
 
 
 def stage_metrics(meta: dict[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,28 @@ def resolve_export(path: str | Path) -> tuple[Path, dict[str, Any]]:
     return pte, meta
 
 
+def check_pte_file(path: Path) -> None:
+    """Refuse a file that is not a whole ``.pte`` before the runtime sees it (ValueError naming the file).
+
+    Random bytes make the runtime's loader log the bogus identifier and abort the whole process (pybind11 cannot
+    decode the log line), so the flatbuffer identifier and the extended header's declared size are checked here.
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(40)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: .pte file not found") from None
+    if len(head) < 8 or head[4:6] != b"ET" or not head[6:8].isdigit():
+        raise ValueError(f"{path}: not an ExecuTorch program (no ET flatbuffer identifier)")
+    if head[8:12] == b"eh00" and len(head) >= 40:
+        program_size = int.from_bytes(head[16:24], "little")
+        segment_base, segment_size = int.from_bytes(head[24:32], "little"), int.from_bytes(head[32:40], "little")
+        expected = segment_base + segment_size if segment_size else program_size
+        if size < expected:
+            raise ValueError(f"{path}: truncated .pte ({size} bytes, header says {expected})")
+
+
 class PteProgram:
     """A loaded ``.pte``: ``run(method, inputs) -> list of tensors``; methods are loaded on first use."""
 
@@ -45,8 +67,12 @@ class PteProgram:
         from executorch.runtime import Runtime
 
         self.path = Path(pte)
+        check_pte_file(self.path)
         self.runtime = Runtime.get()
-        self.program = self.runtime.load_program(self.path)
+        try:
+            self.program = self.runtime.load_program(self.path)
+        except RuntimeError as err:
+            raise ValueError(f"{self.path}: the ExecuTorch runtime cannot load this .pte ({err})") from None
         self._methods: dict[str, Any] = {}
 
     @property

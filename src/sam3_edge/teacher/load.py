@@ -11,11 +11,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from safetensors import SafetensorError
 from transformers import Sam3Model
 
 from sam3_edge.teacher.adapter import TeacherAdapter
 from sam3_edge.teacher.tokenizer import load_tokenizer
-from sam3_edge.utils import sha256_file, write_json
+from sam3_edge.utils import read_json, sha256_file, write_json
 
 FORMAT_VERSION = 1
 META_FILE = "teacher.json"
@@ -37,7 +38,7 @@ def write_teacher_meta(directory: str | Path, meta: dict[str, Any]) -> None:
 
 def read_teacher_meta(directory: str | Path) -> dict[str, Any]:
     path = Path(directory) / META_FILE
-    meta = json.loads(path.read_text())
+    meta = read_json(path)  # a missing or corrupt file is a ValueError naming it
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path}: format_version {meta.get('format_version')!r}, expected {FORMAT_VERSION}")
     return meta
@@ -100,7 +101,10 @@ def load_teacher(
         pbs = meta.get("point_box_size", point_box_size)
         size = image_size or meta["image_size"]
         if meta["kind"] == "bootstrap":
-            model = Sam3Model.from_pretrained(str(path), local_files_only=True, use_safetensors=True)
+            try:
+                model = Sam3Model.from_pretrained(str(path), local_files_only=True, use_safetensors=True)
+            except (OSError, SafetensorError) as err:  # truncated / corrupt model.safetensors
+                raise ValueError(f"{path / 'model.safetensors'}: unreadable teacher weights ({err})") from None
             tokenizer, norm = load_tokenizer(path), (tuple(meta["image_mean"]), tuple(meta["image_std"]))
             name = meta.get("teacher_id", "bootstrap")
         else:

@@ -18,9 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
-from sam3_edge.utils import atomic_path
+from sam3_edge.utils import atomic_path, save_safetensors
 
 FORMAT_VERSION = 1
 _REQUIRED = ("format_version", "model_config", "step", "epoch", "params_hash", "stage")
@@ -109,7 +108,7 @@ def save_checkpoint(
         tensors[f"extra/{k}"] = v.detach().contiguous().clone()
     path = Path(path)
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        save_safetensors(tensors, tmp, metadata=metadata)  # byte-reproducible header
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
