@@ -157,22 +157,9 @@ def lower_programs(
     start = time.perf_counter()
     partitioners, compile_config = _partitioners(backend, variant, coreml_target=coreml_target, qnn_soc=qnn_soc)
     kwargs = {"compile_config": compile_config} if compile_config is not None else {}
-    mode = "graph"
-    try:
-        edge = to_edge_transform_and_lower(dict(programs), partitioner=partitioners, **kwargs)
-    except AssertionError as err:
-        if backend != "xnnpack" or "dependency cycles" not in str(err):
-            raise
-        # XNNPACK's graph partitioner can build cyclic partitions on q/dq graphs; one partition per op is always
-        # acyclic (more delegate calls). Recorded as partition_mode, so the figure is never silently different.
-        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-
-        LOG.warning("%s/%s: graph partitioning found dependency cycles; lowering per op", backend, variant)
-        mode = "per_op"
-        edge = to_edge_transform_and_lower(dict(programs), partitioner=[XnnpackPartitioner(per_op_mode=True)])
+    edge = to_edge_transform_and_lower(dict(programs), partitioner=partitioners, **kwargs)
     methods = sorted(programs)
     report = delegation_report(edge, methods)
-    report["partition_mode"] = mode
     et = edge.to_executorch(
         ExecutorchBackendConfig(do_quant_fusion_and_const_prop=True, extract_delegate_segments=True)
     )
