@@ -54,13 +54,13 @@ def _stage(name: str, params: Path, *args: str) -> None:
 def test_deploy_stages_end_to_end(tmp_path, tiny_data, monkeypatch):
     params = tmp_path / "params.yaml"
     params.write_text(
-        "quantize: {real_size_variant: tiny, calibration_samples: 2, variants: [fp32, int8], real_variants: [fp32]}\n"
-        "export: {backends: [xnnpack, qnn], parity_samples: 1, max_size_ratio: {int8: 0.9}}\n"
+        "quantize: {real_size_variant: tiny, calibration_samples: 2, variants: [fp32, 8da4w], real_variants: [fp32]}\n"
+        "export: {backends: [xnnpack, qnn], parity_samples: 1, max_size_ratio: {8da4w: 0.9}}\n"
         "benchmark: {warmup: 1, iters: 2, video_frames: 2, parity_samples: 1}\n"
     )
     q, pte, m = tmp_path / "quantized" / "real", tmp_path / "pte" / "real", tmp_path / "metrics"
     val = str(tiny_data / "concepts_val.json")
-    for v in ("fp32", "int8"):
+    for v in ("fp32", "8da4w"):
         _stage(
             "quantize",
             params,
@@ -94,7 +94,7 @@ def test_deploy_stages_end_to_end(tmp_path, tiny_data, monkeypatch):
         str(m / "quantize_qat.json"),
     )
     assert json.loads((m / "quantize_qat.json").read_text())["status"] == "skipped"
-    assert json.loads((m / "quantize_int8.json").read_text())["weights"]["image"]["quantized_weight_ops"] > 0
+    assert json.loads((m / "quantize_8da4w.json").read_text())["weights"]["image"]["quantized_weight_ops"] > 0
     _stage(
         "export",
         params,
@@ -113,13 +113,13 @@ def test_deploy_stages_end_to_end(tmp_path, tiny_data, monkeypatch):
         "--backend",
         "xnnpack",
         "--quantized",
-        str(q / "int8"),
+        str(q / "8da4w"),
         "--reference",
         str(pte / "xnnpack_fp32"),
         "--out",
-        str(pte / "xnnpack_int8"),
+        str(pte / "xnnpack_8da4w"),
         "--metrics",
-        str(m / "xnnpack_int8.json"),
+        str(m / "xnnpack_8da4w.json"),
     )
     monkeypatch.delenv("QNN_SDK_ROOT", raising=False)
     _stage(
@@ -128,18 +128,18 @@ def test_deploy_stages_end_to_end(tmp_path, tiny_data, monkeypatch):
         "--backend",
         "qnn",
         "--quantized",
-        str(q / "int8"),
+        str(q / "8da4w"),
         "--reference",
         str(pte / "xnnpack_fp32"),
         "--out",
-        str(pte / "qnn_int8"),
+        str(pte / "qnn_8da4w"),
         "--metrics",
-        str(m / "qnn_int8.json"),
+        str(m / "qnn_8da4w.json"),
     )
-    fp32, int8 = (json.loads((m / f"xnnpack_{v}.json").read_text()) for v in ("fp32", "int8"))
-    assert fp32["status"] == int8["status"] == "ok" and int8["file_bytes"] < fp32["file_bytes"]
+    fp32, 8da4w = (json.loads((m / f"xnnpack_{v}.json").read_text()) for v in ("fp32", "8da4w"))
+    assert fp32["status"] == 8da4w["status"] == "ok" and 8da4w["file_bytes"] < fp32["file_bytes"]
     assert fp32["parity"]["image"]["mask_iou_min"] > 0.99 and fp32["parity"]["image"]["max_abs_err"] < 1e-3
-    assert json.loads((m / "qnn_int8.json").read_text())["status"] == "skipped"
+    assert json.loads((m / "qnn_8da4w.json").read_text())["status"] == "skipped"
 
     # the .pte scores like the eager student through the shared Predictor contract
     from sam3_edge.deploy.runtime import PtePredictor
@@ -174,5 +174,5 @@ def test_deploy_stages_end_to_end(tmp_path, tiny_data, monkeypatch):
     real = bench["real"]
     assert real["eager"]["image"]["p50_ms"] > 0 and real["eager"]["peak_rss_mb"] > 0
     assert real["xnnpack_fp32"]["parity"]["mask_iou_mean"] > 0.99
-    assert real["xnnpack_int8"]["video"]["fps"] > 0 and real["qnn_int8"]["status"] == "skipped"
-    assert bench["summary"]["int8"]["xnnpack"]["size_mb"] == real["xnnpack_int8"]["pte_mb"]
+    assert real["xnnpack_8da4w"]["video"]["fps"] > 0 and real["qnn_8da4w"]["status"] == "skipped"
+    assert bench["summary"]["8da4w"]["xnnpack"]["size_mb"] == real["xnnpack_8da4w"]["pte_mb"]
