@@ -174,7 +174,7 @@ def env(rel_inputs, rel_cache, standin_quantized, tmp_path_factory):
 
 # Reported to the owner (deploy/quantize.py was being edited): torch.export.load's BadZipFile / RuntimeError
 # reaches the user without the file name. strict: the test fails once fixed, so the entry is then removed.
-KNOWN_GAPS = {"quantized_program": "load_programs does not wrap torch.export.load errors with the .pt2 path"}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def _case_params():

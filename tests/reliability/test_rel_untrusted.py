@@ -121,7 +121,6 @@ def test_pt2_guard_accepts_torchao_8da4w_weights(tmp_path):
     check_pt2_archive(tmp_path / "text.pt2")
 
 
-@pytest.mark.xfail(strict=True, reason="reported: deploy.quantize.load_programs must call check_pt2_archive first")
 def test_export_stage_never_runs_code_from_a_pt2(standin_quantized, tmp_path):
     import shutil
 

@@ -287,10 +287,17 @@ def load_programs(out_dir: str | Path) -> tuple[dict[str, ExportedProgram], dict
         return {}, meta
     import torchao.quantization  # noqa: F401  (registers torchao ops used by 8da4w / embedding programs)
 
+    from sam3_edge.deploy.pt2_guard import check_pt2_archive
+
     programs = {}
     for name in meta["programs"]:
         path = out_dir / f"{name}.pt2"
         if not path.is_file():
             raise ValueError(f"{path}: program file listed in {out_dir / PROGRAMS_META} is missing")
-        programs[name] = torch.export.load(str(path))
+        # torch.export.load unpickles some members: refuse archives whose pickles hold anything but tensors first
+        check_pt2_archive(path)
+        try:
+            programs[name] = torch.export.load(str(path))
+        except Exception as err:  # noqa: BLE001 - any loader failure is a bad file, reported with its path
+            raise ValueError(f"{path}: cannot load the exported program ({type(err).__name__}: {err})") from None
     return programs, meta
