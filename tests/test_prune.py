@@ -21,10 +21,13 @@ def _project(tmp_path):
     put("aa" + "1" * 30, b"weights")
     put("cc" + "3" * 30, b"old weights no longer referenced")
     put("dd" + "4" * 30, b"data.json")
-    lock = {"schema": "2.0", "stages": {
-        "train": {"cmd": "x", "outs": [{"path": "checkpoints/student", "md5": "bb" + "2" * 30 + ".dir"}]},
-        "data": {"cmd": "y", "outs": [{"path": "data/index.json", "md5": "dd" + "4" * 30}]},
-    }}
+    lock = {
+        "schema": "2.0",
+        "stages": {
+            "train": {"cmd": "x", "outs": [{"path": "checkpoints/student", "md5": "bb" + "2" * 30 + ".dir"}]},
+            "data": {"cmd": "y", "outs": [{"path": "data/index.json", "md5": "dd" + "4" * 30}]},
+        },
+    }
     (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
     (tmp_path / "checkpoints" / "student").mkdir(parents=True)
     (tmp_path / "checkpoints" / "student" / "final.ckpt").write_bytes(b"weights")

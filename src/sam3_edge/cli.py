@@ -32,7 +32,9 @@ def _prune(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     for cand in candidates:
-        print(f"{'deleted' if args.yes else 'would free'} {human(cand.bytes):>10}  {cand.kind:9}  {cand.path}  ({cand.reason})")
+        print(
+            f"{'deleted' if args.yes else 'would free'} {human(cand.bytes):>10}  {cand.kind:9}  {cand.path}  ({cand.reason})"
+        )
     verb = "freed" if args.yes else "would free (dry run; --yes deletes)"
     print(f"{len(candidates)} unreferenced file(s); {verb} {human(total)}")
     return 0

@@ -37,14 +37,21 @@ class Prompt:
             raise ValueError("box prompt needs a box")
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "text": self.text, "points": [list(p) for p in self.points],
-                "box": list(self.box) if self.box is not None else None}
+        return {
+            "kind": self.kind,
+            "text": self.text,
+            "points": [list(p) for p in self.points],
+            "box": list(self.box) if self.box is not None else None,
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> Prompt:
-        return cls(kind=data["kind"], text=data.get("text", ""),
-                   points=tuple(tuple(p) for p in data.get("points") or ()),  # type: ignore[misc]
-                   box=tuple(data["box"]) if data.get("box") is not None else None)  # type: ignore[arg-type]
+        return cls(
+            kind=data["kind"],
+            text=data.get("text", ""),
+            points=tuple(tuple(p) for p in data.get("points") or ()),  # type: ignore[misc]
+            box=tuple(data["box"]) if data.get("box") is not None else None,
+        )  # type: ignore[arg-type]
 
 
 @dataclass

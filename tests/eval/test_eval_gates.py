@@ -95,3 +95,10 @@ def test_params_are_strict():
     with pytest.raises(ParamsError, match="prompt_kinds"):
         from_dict(EvaluateParams, {"prompt_kinds": ["text", "scribble"]}, prefix="evaluate")
     assert dataclasses.asdict(from_dict(EvaluateParams, {}))["batch_size"] == 8
+
+
+def test_skipped_real_size_benchmark_says_how_to_measure_the_mobile_gates():
+    bench = {"real": {"status": "skipped", "reason": "no exports under exports/pte/real"}, "summary": {}}
+    out = evaluate_gates(GatesParams(), eval_metrics={"teacher": _eval(0.8), "student": _eval(0.8)}, benchmark=bench)
+    gate = out["gates"]["pte_size_mb"]
+    assert gate["status"] == "unknown" and "make bench-real" in gate["reason"] and "exports/pte/real" in gate["reason"]

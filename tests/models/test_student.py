@@ -124,6 +124,23 @@ def test_predictor_takes_every_prompt_kind(tiny):
         pred.predict(torch.rand(1, 3, 224, 224), [Prompt(kind="point", points=((1.0, 1.0, 1),) * 9)])
 
 
+def test_predict_video_follows_the_memory_protocol():
+    model = build_student("tiny", seed=3).eval()
+    pred = StudentPredictor(model)
+    frames = torch.rand(4, 3, 112, 112)
+    box = Prompt(kind="box", box=(10.0, 10.0, 60.0, 70.0))
+    with torch.no_grad():
+        model.memory_attention.gate.fill_(0.5)  # an open gate: later frames see the memory
+        preds = pred.predict_video(frames, box)
+        assert len(preds) == 4 and all(p.mask_logits.shape[0] == 1 for p in preds)
+        # frame 0 is the image prediction with the prompt; frame 1 has no box, only the memory of frame 0
+        torch.testing.assert_close(preds[0].scores, pred.predict(frames[:1], [box]).scores)
+        unprompted = pred.predict(frames[1:2], [Prompt(kind="text", text=" ")])
+        assert not torch.allclose(preds[1].mask_logits, unprompted.mask_logits)
+    with pytest.raises(ValueError, match="frames must be"):
+        pred.predict_video(torch.rand(3, 112, 112), box)
+
+
 def test_params_section_overrides_and_unknown_variant():
     params = StudentParams(variant="tiny", num_queries=8)
     assert params.model_config().num_queries == 8 and params.model_config().dim == VARIANTS["tiny"].dim

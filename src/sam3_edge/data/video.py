@@ -32,6 +32,7 @@ def write_video(path: str | Path, frames: np.ndarray, *, fps: int = 24, crf: int
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             # one thread and no B-frame lookahead differences: the same frames give the same bytes
             stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+            stream.codec_context.thread_count = 1  # PyAV's default (0 = auto) makes x264 bytes vary run to run
             for frame in frames:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                     container.mux(packet)

@@ -93,6 +93,9 @@ def evaluate_gates(
         else:
             value, reason = lookup(benchmark, dotted)
             reason = f"benchmark: {reason}" if reason else ""
+            real = benchmark.get("real")
+            if reason and isinstance(real, dict) and real.get("status") == "skipped":
+                reason += f"; the real-size student was not benchmarked ({real.get('reason')}): run `make bench-real`"
         gates[figure] = _gate(value, reason, comparison, threshold)
     t_ms, _ = _model_figure(eval_metrics, params.teacher, "latency.image_ms_median")
     s_ms, _ = _model_figure(eval_metrics, params.student, "latency.image_ms_median")

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from sam3_edge.models.encoders import build_tokenizer
-from sam3_edge.models.prompts import prepare_prompts
+from sam3_edge.models.prompts import follow_prompt, prepare_prompts
 from sam3_edge.models.student import Student
 from sam3_edge.types import Prediction, Prompt
 
@@ -21,8 +21,7 @@ class StudentPredictor:
         self.image_size = model.config.image_size
         self.tokenizer = build_tokenizer(model.config.context_length)
 
-    @torch.no_grad()
-    def predict(self, images: torch.Tensor, prompts: list[Prompt]) -> Prediction:
+    def _inputs(self, images: torch.Tensor, prompts: list[Prompt]):
         if images.ndim != 4 or images.shape[1] != 3 or images.shape[-1] != images.shape[-2]:
             raise ValueError(f"images must be [B, 3, S, S], got {tuple(images.shape)}")
         if len(prompts) != images.shape[0]:
@@ -32,8 +31,34 @@ class StudentPredictor:
         if images.shape[-1] != self.image_size:
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
         pt = prepare_prompts(prompts, tokenizer=self.tokenizer, max_points=self.model.config.max_points, scale=scale)
-        pt = pt.to(self.device)
-        out = self.model(x, pt.token_ids, pt.points, pt.box, pt.box_valid)
+        return x, pt.to(self.device)
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor, prompts: list[Prompt]) -> Prediction:
+        x, pt = self._inputs(images, prompts)
+        return self._prediction(self.model(x, pt.token_ids, pt.points, pt.box, pt.box_valid))
+
+    @torch.no_grad()
+    def predict_video(self, frames: torch.Tensor, prompt: Prompt) -> list[Prediction]:
+        """frames [T, 3, S, S] in [0, 1]; ``prompt`` on frame 0 -> T predictions (batch 1 each).
+
+        The protocol of video distillation (``sam3_edge.train.video``): frame 0 carries the prompt, later frames
+        only its phrase (nothing for a point / box prompt), so the object is followed through the memory.
+        """
+        if frames.ndim != 4:
+            raise ValueError(f"frames must be [T, 3, S, S], got {tuple(frames.shape)}")
+        state, valid = self.model.init_memory(1)
+        preds = []
+        for t in range(frames.shape[0]):
+            x, pt = self._inputs(frames[t : t + 1], [prompt if t == 0 else follow_prompt(prompt)])
+            out = self.model(x, pt.token_ids, pt.points, pt.box, pt.box_valid, memory_state=state, memory_valid=valid)
+            preds.append(self._prediction(out))
+            state = self.model.update_memory(out, state, valid)
+            valid = torch.ones_like(valid)
+        return preds
+
+    @staticmethod
+    def _prediction(out: dict) -> Prediction:
         return Prediction(
             mask_logits=out["mask_logits"],
             boxes=out["boxes"],

@@ -48,3 +48,8 @@ def prepare_prompts(prompts: list[Prompt], *, tokenizer, max_points: int, scale:
             box[i] = torch.tensor(p.box) * scale
             box_valid[i] = 1.0
     return PromptTensors(token_ids, points, box, box_valid)
+
+
+def follow_prompt(p: Prompt) -> Prompt:
+    """Prompt of the video frames after the first: the phrase for text prompts, nothing for geometry."""
+    return p if p.kind == "text" else Prompt(kind="text", text=" ")

@@ -107,6 +107,11 @@ def init_bootstrap_weights(model: Sam3Model, *, seed: int) -> None:
                 module.bias.zero_()
         elif isinstance(module, nn.Embedding):
             module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * 0.02)
+    # DAB/DINO-DETR practice: the box head starts at zero, so every query's first box is its spread reference box
+    # and a box term in the matching cost assigns each object to the query anchored nearest to it.
+    last = model.detr_decoder.box_head.layer3 or model.detr_decoder.box_head.layer2
+    last.weight.zero_()
+    last.bias.zero_()
     q = model.detr_decoder.reference_points.weight.shape[0]
     model.detr_decoder.reference_points.weight.copy_(spread_reference_boxes(q))
     model.detr_decoder.query_embed.weight.copy_(torch.randn(model.detr_decoder.query_embed.weight.shape, generator=gen))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -182,8 +184,13 @@ def save_bootstrap(adapter: TeacherAdapter, params: TeacherParams, out: Path) ->
     from sam3_edge.teacher.load import weights_digest, write_teacher_meta
 
     out.mkdir(parents=True, exist_ok=True)
-    adapter.model.save_pretrained(str(out))  # safetensors (the only format in transformers 5)
-    adapter.tokenizer.save_pretrained(str(out))
+    # save_pretrained writes in place: write into a scratch folder beside ``out`` (same filesystem), then
+    # os.replace each file into ``out``, so a kill never leaves a truncated model.safetensors behind.
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.tmp-") as scratch:
+        adapter.model.save_pretrained(scratch)  # safetensors (the only format in transformers 5)
+        adapter.tokenizer.save_pretrained(scratch)
+        for path in sorted(Path(scratch).iterdir()):
+            os.replace(path, out / path.name)
     digest = weights_digest(out)
     write_teacher_meta(
         out,

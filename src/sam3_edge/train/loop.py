@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -108,6 +110,10 @@ def run_loop(
     killed process, for the resume test). Only rank 0 writes files.
     """
     dist = dist or DistInfo()
+    # the global numpy / python generators are recorded in every resume checkpoint: seed them, so two runs with the
+    # same params write identical checkpoints (batches come from their own seeded generators, see train/data.py)
+    random.seed(optim.seed)
+    np.random.seed(optim.seed)
     out = Path(out_dir)
     extra = extra if extra is not None else nn.ModuleDict()
     params = set_trainable(student, trainable) + list(extra.parameters())

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from sam3_edge.models.encoders import build_tokenizer
-from sam3_edge.models.prompts import prepare_prompts
+from sam3_edge.models.prompts import follow_prompt, prepare_prompts
 from sam3_edge.models.student import VIDEO_PARTS, Student
 from sam3_edge.train.config import VideoParams
 from sam3_edge.train.distill_losses import feature_alignment_loss, tokens_to_map
@@ -115,11 +115,6 @@ class ClipBatches:
         }
 
 
-def _follow_prompt(p: Prompt) -> Prompt:
-    """Prompt of the frames after the first: the phrase for text prompts, nothing for geometry."""
-    return p if p.kind == "text" else Prompt(kind="text", text=" ")
-
-
 def distill_video(
     student: Student,
     cache: Any,
@@ -152,7 +147,7 @@ def distill_video(
         state, valid = model.init_memory(b)
         first = prepare_prompts(prompts, tokenizer=tokenizer, max_points=model.config.max_points)
         later = prepare_prompts(
-            [_follow_prompt(p) for p in prompts], tokenizer=tokenizer, max_points=model.config.max_points
+            [follow_prompt(p) for p in prompts], tokenizer=tokenizer, max_points=model.config.max_points
         )
         terms: dict[str, list[torch.Tensor]] = {}
         for t in range(frames.shape[0]):
