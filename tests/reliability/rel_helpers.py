@@ -70,12 +70,14 @@ def file_is_complete(path: Path) -> str | None:
             with safe_open(str(path), framework="pt") as fh:
                 for k in fh.keys():  # noqa: SIM118
                     fh.get_slice(k)
-            # the header parses; a truncated payload shows up as a size mismatch
-            header = int.from_bytes(path.read_bytes()[:8], "little")
-            meta = json.loads(path.read_bytes()[8 : 8 + header])
+            # the header parses; a truncated payload shows up as a size mismatch. Header and size come from ONE
+            # read: a file replaced (atomically) between two opens would otherwise mix two versions' figures
+            data = path.read_bytes()
+            header = int.from_bytes(data[:8], "little")
+            meta = json.loads(data[8 : 8 + header])
             end = max((v["data_offsets"][1] for k, v in meta.items() if k != "__metadata__"), default=0)
-            if path.stat().st_size != 8 + header + end:
-                return f"size {path.stat().st_size} != header-declared {8 + header + end}"
+            if len(data) != 8 + header + end:
+                return f"size {len(data)} != header-declared {8 + header + end}"
         elif path.suffix == ".pte":
             return pte_problem(path.read_bytes())
     except FileNotFoundError:
