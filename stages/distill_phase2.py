@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from _common import parser
-from _train import add_common_args, build_student, curves, finish, setup, speedup
+from _speedup import speedup
+from _train import add_common_args, build_student, curves, finish, setup
 
 from sam3_edge.cache import open_cache
 from sam3_edge.train.phases import distill_phase2

@@ -50,8 +50,8 @@ class Prompt:
             kind=data["kind"],
             text=data.get("text", ""),
             points=tuple(tuple(p) for p in data.get("points") or ()),  # type: ignore[misc]
-            box=tuple(data["box"]) if data.get("box") is not None else None,
-        )  # type: ignore[arg-type]
+            box=tuple(data["box"]) if data.get("box") is not None else None,  # type: ignore[arg-type]
+        )
 
 
 @dataclass

@@ -30,9 +30,10 @@ def write_video(path: str | Path, frames: np.ndarray, *, fps: int = 24, crf: int
         with av.open(str(tmp), mode="w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=Fraction(fps, 1))
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            # one thread and no B-frame lookahead differences: the same frames give the same bytes
+            # one encoder thread: far fewer run-to-run byte differences, but not none (an mp4 still differed once
+            # in a loaded full test run): nothing may rely on byte-identical mp4 files
             stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
-            stream.codec_context.thread_count = 1  # PyAV's default (0 = auto) makes x264 bytes vary run to run
+            stream.codec_context.thread_count = 1  # PyAV's default (0 = auto) varies x264 output much more
             for frame in frames:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                     container.mux(packet)

@@ -5,6 +5,11 @@ method the edge graph is walked after partitioning, every operator inside a back
 delegated (counted in the delegate's original edge graph), every operator left outside counts as not, and the
 names and counts of those left outside are listed (they run on ExecuTorch's portable CPU kernels).
 
+Quantized (PT2E) programs get every shared ``dequantize_per_tensor`` node split per consumer before
+partitioning (:func:`_transform_passes`): the XNNPACK partitioner pulls an op's input dq nodes into the op's
+partition, and a dq that also feeds an op left outside (``layer_norm``) made the ``video_step`` int8 partition
+``{dq(tokens), dq(ffn(cross(norm(tokens)))), sub, q}`` a dependency cycle.
+
 Backends: ``xnnpack`` (CPU; runs here), ``coreml`` (lowers on Linux through coremltools; runs only on an Apple
 OS), ``qnn`` (needs the Qualcomm AI Engine Direct SDK, found through ``QNN_SDK_ROOT``; else a recorded skip).
 """
@@ -138,6 +143,23 @@ def _partitioners(backend: str, variant: str, *, coreml_target: str, qnn_soc: st
     raise ValueError(f"unknown backend {backend!r}")
 
 
+def _transform_passes(backend: str, methods: list[str]) -> dict[str, list] | None:
+    """Edge passes run before partitioning, per method (the dq-duplication pass keeps per-graph state).
+
+    PT2E's ``DuplicateDQPass`` only splits a dq node between *annotated* consumers; an op the quantizer leaves
+    unannotated but XNNPACK runs quantized anyway (``sub`` between a dq and a q: ``MemoryAttention``'s
+    ``ffn(cross(tokens)) - tokens``) keeps sharing its dq with float consumers (``layer_norm``). The XNNPACK
+    partitioner puts that dq inside the ``sub`` partition while the ``layer_norm`` path outside feeds the
+    partition's other input: "Invalid partition, found dependency cycles". One dq per consumer removes the
+    cycle; the numerics are unchanged (a dq is a pure function of its inputs). No-op for float programs.
+    """
+    if backend != "xnnpack":
+        return None
+    from executorch.exir.backend.canonical_partitioners.duplicate_dequant_node_pass import DuplicateDequantNodePass
+
+    return {m: [DuplicateDequantNodePass()] for m in methods}
+
+
 def lower_programs(
     programs: dict[str, ExportedProgram],
     backend: str,
@@ -156,9 +178,12 @@ def lower_programs(
     check_backend(backend)
     start = time.perf_counter()
     partitioners, compile_config = _partitioners(backend, variant, coreml_target=coreml_target, qnn_soc=qnn_soc)
-    kwargs = {"compile_config": compile_config} if compile_config is not None else {}
-    edge = to_edge_transform_and_lower(dict(programs), partitioner=partitioners, **kwargs)
+    kwargs: dict[str, Any] = {"compile_config": compile_config} if compile_config is not None else {}
     methods = sorted(programs)
+    passes = _transform_passes(backend, methods)
+    if passes is not None:
+        kwargs["transform_passes"] = passes
+    edge = to_edge_transform_and_lower(dict(programs), partitioner=partitioners, **kwargs)
     report = delegation_report(edge, methods)
     et = edge.to_executorch(
         ExecutorchBackendConfig(do_quant_fusion_and_const_prop=True, extract_delegate_segments=True)

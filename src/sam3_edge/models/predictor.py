@@ -21,15 +21,20 @@ class StudentPredictor:
         self.image_size = model.config.image_size
         self.tokenizer = build_tokenizer(model.config.context_length)
 
-    def _inputs(self, images: torch.Tensor, prompts: list[Prompt]):
+    def _frame(self, images: torch.Tensor) -> torch.Tensor:
+        """[B, 3, S, S] in [0, 1] -> float32 on the device at the student's input size."""
         if images.ndim != 4 or images.shape[1] != 3 or images.shape[-1] != images.shape[-2]:
             raise ValueError(f"images must be [B, 3, S, S], got {tuple(images.shape)}")
-        if len(prompts) != images.shape[0]:
-            raise ValueError(f"{images.shape[0]} images but {len(prompts)} prompts")
-        scale = self.image_size / images.shape[-1]
         x = images.to(self.device, torch.float32)
         if images.shape[-1] != self.image_size:
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        return x
+
+    def _inputs(self, images: torch.Tensor, prompts: list[Prompt]):
+        x = self._frame(images)
+        if len(prompts) != images.shape[0]:
+            raise ValueError(f"{images.shape[0]} images but {len(prompts)} prompts")
+        scale = self.image_size / images.shape[-1]
         pt = prepare_prompts(prompts, tokenizer=self.tokenizer, max_points=self.model.config.max_points, scale=scale)
         return x, pt.to(self.device)
 
@@ -48,9 +53,13 @@ class StudentPredictor:
         if frames.ndim != 4:
             raise ValueError(f"frames must be [T, 3, S, S], got {tuple(frames.shape)}")
         state, valid = self.model.init_memory(1)
+        # the two prompt tensor sets (frame 0, later frames) are prepared once, not re-tokenised per frame
+        x0, first = self._inputs(frames[:1], [prompt])
+        later = first if frames.shape[0] == 1 else self._inputs(frames[1:2], [follow_prompt(prompt)])[1]
         preds = []
         for t in range(frames.shape[0]):
-            x, pt = self._inputs(frames[t : t + 1], [prompt if t == 0 else follow_prompt(prompt)])
+            x = x0 if t == 0 else self._frame(frames[t : t + 1])
+            pt = first if t == 0 else later
             out = self.model(x, pt.token_ids, pt.points, pt.box, pt.box_valid, memory_state=state, memory_valid=valid)
             preds.append(self._prediction(out))
             state = self.model.update_memory(out, state, valid)

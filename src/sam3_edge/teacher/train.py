@@ -22,7 +22,7 @@ from tqdm import tqdm
 from sam3_edge.config import params_hash, to_dict
 from sam3_edge.teacher.adapter import TeacherAdapter
 from sam3_edge.teacher.config import TeacherParams
-from sam3_edge.teacher.data import ImageGroup, draw_prompt, geometry_eval_prompts, load_groups, pair_samples
+from sam3_edge.teacher.data import geometry_eval_prompts, load_groups, pair_samples, sample_group_prompts
 from sam3_edge.teacher.evaluate import evaluate_predictor
 from sam3_edge.teacher.model import build_bootstrap_model
 from sam3_edge.teacher.tokenizer import build_word_tokenizer
@@ -38,26 +38,6 @@ def _lr_at(step: int, *, base: float, warmup: int, total: int) -> float:
         return base * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-def _make_batch(groups: list[ImageGroup], order: list[int], params: TeacherParams, rng: np.random.Generator):
-    """Images [I, 3, S, S] float, prompts (I x P), image index per prompt, target masks/boxes per prompt."""
-    tp = params.train
-    kinds = list(tp.prompt_mix)
-    probs = np.array([tp.prompt_mix[k] for k in kinds], dtype=np.float64)
-    probs /= probs.sum()
-    images, prompts, index, masks, boxes = [], [], [], [], []
-    for slot, g in enumerate(groups[i] for i in order):
-        images.append(g.image.float() / 255.0)
-        picks = rng.choice(len(g.pairs), size=tp.prompts_per_image, replace=len(g.pairs) < tp.prompts_per_image)
-        for j in picks:
-            kind = kinds[int(rng.choice(len(kinds), p=probs))]
-            prompt, targets = draw_prompt(g.pairs[j], kind, rng, image_size=params.image_size)  # type: ignore[arg-type]
-            prompts.append(prompt)
-            index.append(slot)
-            masks.append(torch.from_numpy(g.masks[j][targets]))
-            boxes.append(torch.from_numpy(g.boxes[j][targets]))
-    return torch.stack(images), prompts, index, masks, boxes
 
 
 def _save_resume(
@@ -120,7 +100,14 @@ def train_bootstrap(
         if len(order) < tp.images_per_step:
             order.extend(rng.permutation(len(groups)).tolist())
         batch_order, order = order[: tp.images_per_step], order[tp.images_per_step :]
-        images, prompts, index, masks, boxes = _make_batch(groups, batch_order, params, rng)
+        images, prompts, index, masks, boxes = sample_group_prompts(
+            groups,
+            batch_order,
+            prompts_per_image=params.train.prompts_per_image,
+            prompt_mix=params.train.prompt_mix,
+            rng=rng,
+            image_size=params.image_size,
+        )
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, base=tp.lr, warmup=tp.warmup_steps, total=tp.steps)
         vision = adapter.encode_images(images)

@@ -107,15 +107,19 @@ class VideoParams:
 class FinetuneParams:
     """SA-Co fine-tune on the concepts train split (text prompts, negatives through the presence loss)."""
 
-    optim: OptimParams = field(default_factory=OptimParams)
+    optim: OptimParams = field(default_factory=OptimParams)  # optim.batch_size counts images per step
     trainable: tuple[str, ...] = IMAGE_PARTS
     max_pairs: int = 0  # 0 = every train pair
+    prompts_per_image: int = 6  # prompts over one image's features per step (its phrases, positive and negative)
+    prompt_mix: dict[str, float] = field(default_factory=lambda: {"text": 0.8, "point": 0.1, "box": 0.1})
     loss: LossWeights = field(default_factory=LossWeights)
 
     def __post_init__(self) -> None:
         bad = sorted(set(self.trainable) - set(IMAGE_PARTS) - {"memory_attention", "memory"})
         check(not bad and len(self.trainable) > 0, "trainable", f"unknown parts {bad}; known: {IMAGE_PARTS}")
         check(self.max_pairs >= 0, "max_pairs", "must be >= 0")
+        check(self.prompts_per_image > 0, "prompts_per_image", "must be > 0")
+        _check_mix(self.prompt_mix)
 
 
 @dataclass(frozen=True)
@@ -125,10 +129,14 @@ class QatParams:
     enabled: bool = True
     scheme: str = "8da4w"  # int8 dynamic activations + int4 weights (XNNPACK) or "int8" weight-only
     group_size: int = 32
-    optim: OptimParams = field(default_factory=OptimParams)
+    optim: OptimParams = field(default_factory=OptimParams)  # optim.batch_size counts images per step
     max_pairs: int = 0
+    prompts_per_image: int = 6
+    prompt_mix: dict[str, float] = field(default_factory=lambda: {"text": 0.8, "point": 0.1, "box": 0.1})
     loss: LossWeights = field(default_factory=LossWeights)
 
     def __post_init__(self) -> None:
+        check(self.prompts_per_image > 0, "prompts_per_image", "must be > 0")
+        _check_mix(self.prompt_mix)
         check(self.scheme in ("8da4w", "int8"), "scheme", "must be 8da4w or int8")
         check(self.group_size > 0, "group_size", "must be > 0")

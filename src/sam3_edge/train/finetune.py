@@ -17,39 +17,70 @@ from sam3_edge.train.distributed import DistInfo
 from sam3_edge.train.loop import FINAL, run_loop
 from sam3_edge.train.losses import LossWeights
 from sam3_edge.train.phases import _init_student, gt_loss, student_forward
-from sam3_edge.types import Prompt
 
 LOG = logging.getLogger(__name__)
 
 
-class PairBatches:
-    """Deterministic per-step batches of SA-Co pairs (text prompt = the noun phrase; negatives kept)."""
+class GroupBatches:
+    """Deterministic per-step batches: ``batch_size`` SA-Co train images, ``prompts_per_image`` prompts on each.
 
-    def __init__(self, index_file: str | Path, *, image_size: int, mask_size: int, max_pairs: int, seed: int) -> None:
-        from sam3_edge.data.datasets import ConceptDataset
+    The image encoder runs once per image and the prompts share its features (``student_forward`` with
+    ``image_index``), as in the bootstrap teacher's recipe: positive and negative phrases of one image in the same
+    step are what teaches the presence head and the text conditioning (one prompt per image did not learn).
+    Point / box prompts drawn on a negative pair fall back to its phrase (``draw_prompt``).
+    """
 
-        self.dataset = ConceptDataset(index_file, image_size=image_size, mask_size=mask_size)
-        self.n = len(self.dataset) if not max_pairs else min(max_pairs, len(self.dataset))
-        if self.n == 0:
-            raise ValueError(f"{index_file}: no concept pairs to fine-tune on")
+    def __init__(
+        self,
+        index_file: str | Path,
+        *,
+        image_size: int,
+        mask_size: int,
+        max_pairs: int,
+        prompts_per_image: int,
+        prompt_mix: dict[str, float],
+        seed: int,
+    ) -> None:
+        from sam3_edge.data.groups import load_groups
+
+        self.groups = load_groups(index_file, image_size=image_size, mask_size=mask_size, max_pairs=max_pairs)
+        self.n = sum(len(g.pairs) for g in self.groups)
+        self.negatives = sum(1 for g in self.groups for p in g.pairs if p.negative)
+        self.image_size = image_size
+        self.prompts_per_image = prompts_per_image
+        self.prompt_mix = prompt_mix
         self.seed = seed
-        self.negatives = sum(1 for p in self.dataset.pairs[: self.n] if p.negative)
 
     def __call__(self, step: int, batch_size: int, rank: int, world_size: int) -> dict[str, Any]:
+        from sam3_edge.data.groups import sample_group_prompts
+
         rng = np.random.default_rng([self.seed, step])
-        picks = rng.choice(self.n, size=batch_size * world_size)[rank::world_size]
-        items = [self.dataset[int(i)] for i in picks]
+        total = batch_size * world_size
+        picks = rng.choice(len(self.groups), size=total, replace=len(self.groups) < total)
+        # every rank draws the global batch (same rng stream), then keeps its share: a 2-rank step sees the
+        # same images and prompts as a 1-rank step of twice the batch
+        images, prompts, index, masks, boxes = sample_group_prompts(
+            self.groups,
+            picks,
+            prompts_per_image=self.prompts_per_image,
+            prompt_mix=self.prompt_mix,
+            rng=rng,
+            image_size=self.image_size,
+        )
+        mine = {slot: k for k, slot in enumerate(range(rank, total, world_size))}  # global slot -> local
+        keep = [i for i, slot in enumerate(index) if slot in mine]
         return {
-            "image": torch.stack([it["image"] for it in items]),
-            "prompts": [Prompt(kind="text", text=it["text"]) for it in items],
-            "gt_masks": [it["masks"] for it in items],
-            "gt_boxes": [it["boxes"] for it in items],
+            "image": images[list(mine)],
+            "image_index": torch.tensor([mine[index[i]] for i in keep], dtype=torch.long),
+            "prompts": [prompts[i] for i in keep],
+            "gt_masks": [masks[i] for i in keep],
+            "gt_boxes": [boxes[i] for i in keep],
         }
 
 
 def _gt_loss_fn(weights: LossWeights, mask_size: int, tokenizer):
     def loss_fn(model: Student, extra: nn.ModuleDict, batch: dict) -> dict[str, torch.Tensor]:
-        out = student_forward(model, batch["image"], batch["prompts"], tokenizer)
+        out = student_forward(model, batch["image"], batch["prompts"], tokenizer, image_index=batch["image_index"])
         return gt_loss(out, batch, weights, mask_size)
 
     return loss_fn
@@ -62,14 +93,16 @@ def _train_on_pairs(
     optim: OptimParams,
     weights: LossWeights,
     trainable: tuple[str, ...],
-    max_pairs: int,
+    params: FinetuneParams | QatParams,
     **loop_kwargs,
-) -> tuple[Any, PairBatches]:
-    data = PairBatches(
+) -> tuple[Any, GroupBatches]:
+    data = GroupBatches(
         index_file,
         image_size=student.config.image_size,
         mask_size=optim.mask_size,
-        max_pairs=max_pairs,
+        max_pairs=params.max_pairs,
+        prompts_per_image=params.prompts_per_image,
+        prompt_mix=params.prompt_mix,
         seed=optim.seed,
     )
     tokenizer = build_tokenizer(student.config.context_length)
@@ -85,7 +118,7 @@ def _train_on_pairs(
     return result, data
 
 
-def _metrics(result, data: PairBatches) -> dict[str, Any]:
+def _metrics(result, data: GroupBatches) -> dict[str, Any]:
     return {
         "steps": result.steps,
         "resumed_from_step": result.resumed_from,
@@ -96,6 +129,8 @@ def _metrics(result, data: PairBatches) -> dict[str, Any]:
         "compute_s_per_step": result.compute_s_per_step,
         "pairs": data.n,
         "negative_pairs": data.negatives,
+        "images": len(data.groups),
+        "prompts_per_image": data.prompts_per_image,
     }
 
 
@@ -111,7 +146,7 @@ def finetune_saco(
     on_log=None,
     stop_after: int | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune ``params.trainable`` parts on the SA-Co train pairs with the GT set criterion."""
+    """Fine-tune ``params.trainable`` parts on the SA-Co train images (grouped prompts) with the GT set criterion."""
     _init_student(student, init_from)
     result, data = _train_on_pairs(
         "finetune_saco",
@@ -120,7 +155,7 @@ def finetune_saco(
         params.optim,
         params.loss,
         params.trainable,
-        params.max_pairs,
+        params,
         out_dir=out_dir,
         params_hash=params_hash,
         dist=dist,
@@ -196,7 +231,7 @@ def qat(
         params.optim,
         params.loss,
         trainable,
-        params.max_pairs,
+        params,
         out_dir=Path(out_dir) / "train",
         params_hash=params_hash,
         dist=dist,

@@ -28,11 +28,24 @@ from sam3_edge.train.losses import LossWeights, set_prediction_loss
 LOG = logging.getLogger(__name__)
 
 
-def student_forward(student: Student, images: torch.Tensor, prompts: list, tokenizer) -> dict:
-    """Run the student on images [B, 3, S, S] with B prompts in pixels of S."""
+def student_forward(
+    student: Student, images: torch.Tensor, prompts: list, tokenizer, *, image_index: torch.Tensor | None = None
+) -> dict:
+    """Run the student on images [I, 3, S, S] with B prompts in pixels of S.
+
+    ``image_index`` [B] int64 names the image of each prompt: the image encoder runs once per image and its
+    features are shared by that image's prompts. None = one prompt per image (B = I).
+    """
     pt = prepare_prompts(prompts, tokenizer=tokenizer, max_points=student.config.max_points)
     pt = pt.to(images.device)
-    return student(images, pt.token_ids, pt.points, pt.box, pt.box_valid)
+    if image_index is None:
+        return student(images, pt.token_ids, pt.points, pt.box, pt.box_valid)
+    if len(image_index) != len(prompts):
+        raise ValueError(f"{len(prompts)} prompts but {len(image_index)} image indices")
+    fpn = [level[image_index.to(images.device)] for level in student.image_encoder(images)]
+    text, text_valid = student.encode_text(pt.token_ids)
+    prompt, prompt_vec = student.encode_prompt(text, text_valid, pt.points, pt.box, pt.box_valid)
+    return student.decode(fpn, prompt, prompt_vec)
 
 
 def resize_logits(logits: torch.Tensor, size: int) -> torch.Tensor:

@@ -1,0 +1,68 @@
+"""XNNPACK lowering of PT2E int8 graphs whose dq nodes are shared with ops left outside the delegate."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import sam3_edge.deploy.lowering as lowering
+from sam3_edge.deploy.quantize import build_variant, weight_quantization_report
+from sam3_edge.deploy.runtime import PteProgram
+
+
+class GatedResidual(nn.Module):
+    """``MemoryAttention``'s tail: ``t + gate * (ffn(q(layer_norm(t))) - t)``.
+
+    The quantizer leaves ``sub`` and ``layer_norm`` unannotated, so ``dq(t)`` stays shared between them; XNNPACK
+    still runs ``dq -> sub -> q`` quantized and pulls ``dq(t)`` into the ``sub`` partition, whose other input
+    comes from the ``layer_norm`` path outside: a dependency cycle unless the dq is split per consumer.
+    """
+
+    def __init__(self, dim: int = 32) -> None:
+        super().__init__()
+        self.inp, self.q, self.ffn, self.out = (nn.Linear(dim, dim) for _ in range(4))
+        self.norm = nn.LayerNorm(dim)
+        self.gate = nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        t = self.inp(x)
+        update = self.ffn(self.q(self.norm(t))) - t
+        return self.out(t + torch.tanh(self.gate) * valid[:, None, None] * update)
+
+
+@pytest.fixture(scope="module")
+def gated_int8():
+    torch.manual_seed(0)
+    example = (torch.randn(1, 16, 32), torch.ones(1))
+    calibration = [example, (torch.randn(1, 16, 32), torch.ones(1))]
+    eps, _ = build_variant(
+        "int8", {"video_step": (GatedResidual().eval(), example)}, {"video_step": calibration}, embedding_bits=0
+    )
+    return eps, calibration
+
+
+def test_the_pattern_is_a_cycle_without_the_dq_split(gated_int8, monkeypatch):
+    """Guards that the model below still exercises the bug (drop the pass if ExecuTorch stops needing it)."""
+    eps, _ = gated_int8
+    monkeypatch.setattr(lowering, "_transform_passes", lambda backend, methods: None)
+    with pytest.raises(AssertionError, match="dependency cycles"):
+        lowering.lower_programs(eps, "xnnpack", variant="int8")
+
+
+def test_int8_shared_dq_lowers_and_runs(gated_int8, tmp_path):
+    eps, calibration = gated_int8
+    assert weight_quantization_report(eps["video_step"]) == {"quantized_weight_ops": 4, "float_weight_ops": 0}
+    lowered = lowering.lower_programs(eps, "xnnpack", variant="int8")
+    report = lowered.delegation["methods"]["video_step"]
+    assert report["non_delegated"] == {"aten.native_layer_norm.default": 1}  # the q/dq and the sub are delegated
+    path = tmp_path / "model.pte"
+    path.write_bytes(lowered.buffer)
+    pte = PteProgram(path)
+    eager = eps["video_step"].module()
+    for args in calibration:
+        with torch.no_grad():
+            ref = eager(*args)
+        (got,) = pte.run("video_step", args)
+        assert got.shape == ref.shape
+        assert (got - ref).abs().max().item() < 0.1 * ref.abs().max().item()
