@@ -39,16 +39,17 @@ clean-venv:
 # The real-size student (es_rv_l_mc_s1 @ 504 px, random weights) through quantize -> XNNPACK export: mobile
 # size/latency targets. Not part of the embedded `dvc repro` (tens of minutes on 2 CPU cores); writes
 # metrics/quantize/real_*.json and metrics/export/real/*.json, picked up by `dvc repro benchmark report`.
-REAL_VARIANTS ?= fp32 8da4w
+# The variant lists are params.yaml's quantize.real_variants / export.real_variants (XNNPACK only: it runs here).
+param_list = $(shell $(PY) -c "import yaml; print(' '.join(yaml.safe_load(open('$(PARAMS)'))['$(1)']['real_variants']))")
 bench-real: install
-	@for v in $(REAL_VARIANTS); do \
+	@for v in $(call param_list,quantize); do \
 	  $(PY) stages/quantize.py --params $(PARAMS) --model real --variant $$v --real-size \
 	    --val-index data/index/concepts_val.json --out exports/quantized/real/$$v \
 	    --metrics metrics/quantize/real_$$v.json || exit 1; \
 	done
 	$(PY) stages/export.py --params $(PARAMS) --backend xnnpack --quantized exports/quantized/real/fp32 \
 	  --out exports/pte/real/xnnpack_fp32 --metrics metrics/export/real/xnnpack_fp32.json
-	@for v in $(filter-out fp32,$(REAL_VARIANTS)); do \
+	@for v in $(call param_list,export); do \
 	  $(PY) stages/export.py --params $(PARAMS) --backend xnnpack --quantized exports/quantized/real/$$v \
 	    --reference exports/pte/real/xnnpack_fp32 --out exports/pte/real/xnnpack_$$v \
 	    --metrics metrics/export/real/xnnpack_$$v.json || exit 1; \
