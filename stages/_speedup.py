@@ -35,4 +35,6 @@ def speedup(
     kinds = CachedBatches(cache, image_size=8, mask_size=8, with_gt=False).kinds(keys)
     batch = MixSampler(keys=keys, kinds=kinds, mix=mix, seed=seed).batch(0, batch_size)
     step_s = metrics["data_s_per_step"] + metrics["compute_s_per_step"]
+    if step_s <= 0:
+        return {"status": "skipped", "reason": "no training step ran in this invocation (a finished run was kept)"}
     return {"status": "measured", **measure_speedup(load_teacher(teacher_dir), cache, batch, cached_step_s=step_s)}

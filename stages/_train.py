@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from _common import load
@@ -12,7 +13,7 @@ from _common import load
 from sam3_edge.config import params_hash
 from sam3_edge.models import StudentParams, build_student
 from sam3_edge.train.distributed import DistInfo, init_distributed, shutdown_distributed
-from sam3_edge.utils import write_json
+from sam3_edge.utils import sha256_file, write_json
 
 LOG = logging.getLogger("sam3_edge.stages")
 
@@ -23,11 +24,26 @@ def add_common_args(p) -> None:
     p.add_argument("--live", required=True, help="out: dvclive directory of the training curves")
 
 
-def setup(params_file: str, section: str) -> tuple[StudentParams, Any, str, DistInfo]:
-    """Load ``student`` + the stage section; the params hash of both decides whether a checkpoint resumes."""
+def input_fingerprints(paths: list[str]) -> dict[str, str]:
+    """sha256 of each input: a file's bytes, a cache folder's ``manifest.json`` (which holds every shard's sha256)."""
+    out = {}
+    for p in paths:
+        path = Path(p)
+        target = path / "manifest.json" if path.is_dir() else path
+        if not target.is_file():
+            raise SystemExit(f"input {p}: {target} not found (run the stage that builds it first)")
+        out[p] = sha256_file(target)
+    return out
+
+
+def setup(params_file: str, section: str, inputs: list[str]) -> tuple[StudentParams, Any, str, DistInfo]:
+    """Load ``student`` + the stage section. The hash of both *and* of the input files (``inputs``: cache folders,
+    init checkpoints, index files) decides whether a checkpoint resumes: DVC keeps ``persist`` outs when a dep
+    changes, so a finished run over an older cache or init checkpoint must start fresh, not be "resumed" as done.
+    """
     student_params = load(params_file, "student")
     stage_params = load(params_file, section)
-    digest = params_hash({"student": student_params, section: stage_params})
+    digest = params_hash({"student": student_params, section: stage_params, "inputs": input_fingerprints(inputs)})
     return student_params, stage_params, digest, init_distributed()
 
 

@@ -16,7 +16,7 @@ def main() -> None:
     p.add_argument("--teacher", help="dep: teacher directory, loaded only AFTER training to time it online")
     add_common_args(p)
     args = p.parse_args()
-    student_params, params, digest, dist = setup(args.params, "distill_phase1")
+    student_params, params, digest, dist = setup(args.params, "distill_phase1", [args.cache])
     student = build_student(student_params)
     with curves(args.live, dist) as on_log:
         metrics = distill_phase1(

@@ -15,7 +15,7 @@ def main() -> None:
     p.add_argument("--init", required=True, help="dep: phase-2 final checkpoint")
     add_common_args(p)
     args = p.parse_args()
-    student_params, params, digest, dist = setup(args.params, "distill_video")
+    student_params, params, digest, dist = setup(args.params, "distill_video", [args.cache, args.init])
     student = build_student(student_params)
     with curves(args.live, dist) as on_log:
         metrics = distill_video(

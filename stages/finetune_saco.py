@@ -14,7 +14,7 @@ def main() -> None:
     p.add_argument("--init", required=True, help="dep: distill_video final checkpoint")
     add_common_args(p)
     args = p.parse_args()
-    student_params, params, digest, dist = setup(args.params, "finetune_saco")
+    student_params, params, digest, dist = setup(args.params, "finetune_saco", [args.index, args.init])
     student = build_student(student_params)
     with curves(args.live, dist) as on_log:
         metrics = finetune_saco(

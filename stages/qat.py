@@ -14,7 +14,7 @@ def main() -> None:
     p.add_argument("--init", required=True, help="dep: finetune_saco final checkpoint")
     add_common_args(p)
     args = p.parse_args()
-    student_params, params, digest, dist = setup(args.params, "qat")
+    student_params, params, digest, dist = setup(args.params, "qat", [args.index, args.init])
     student = build_student(student_params)
     with curves(args.live, dist) as on_log:
         metrics = qat(

@@ -44,6 +44,12 @@ def test_group_batches_targets_and_rank_split(train_data):
     # two ranks of batch 2 see the same images and prompts as one rank of batch 4, split by image slot
     parts = [data(5, 2, r, 2) for r in range(2)]
     assert sorted(len(p["prompts"]) for p in parts) == [8, 8]
-    seen = [(p["image"][i].sum().item(), pr.text) for p in parts for i, pr in zip(p["image_index"], p["prompts"])]
-    want = [(full["image"][i].sum().item(), pr.text) for i, pr in zip(full["image_index"], full["prompts"])]
+    seen = [
+        (p["image"][i].sum().item(), pr.text)
+        for p in parts
+        for i, pr in zip(p["image_index"], p["prompts"], strict=True)
+    ]
+    want = [
+        (full["image"][i].sum().item(), pr.text) for i, pr in zip(full["image_index"], full["prompts"], strict=True)
+    ]
     assert sorted(seen) == sorted(want)

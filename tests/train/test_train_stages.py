@@ -93,6 +93,13 @@ def test_every_student_stage_runs(train_data, tmp_path):
         init=str(ck / "finetune_saco/final.safetensors"),
     )
     assert m["converted_linears"] > 0
+    # DVC keeps `persist` checkpoints when a dep changes: the same inputs resume the finished run, another init
+    # checkpoint (an upstream stage re-ran) must train afresh instead of reporting the old run as done
+    index = str(index_dir / "concepts_train.json")
+    again = _stage("finetune_saco", params, tmp_path, index=index, init=str(ck / "distill_video/final.safetensors"))
+    assert again["resumed_from_step"] == 2
+    other = _stage("finetune_saco", params, tmp_path, index=index, init=str(ck / "distill_phase2/final.safetensors"))
+    assert other["resumed_from_step"] == 0 and other["steps"] == 2
 
 
 @pytest.mark.slow

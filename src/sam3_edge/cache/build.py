@@ -22,8 +22,8 @@ from transformers import Sam3Config
 from sam3_edge.cache.config import CacheParams
 from sam3_edge.cache.store import Unit, write_sharded
 from sam3_edge.config import params_hash, to_dict
-from sam3_edge.teacher.adapter import TeacherAdapter
 from sam3_edge.data.groups import draw_prompt
+from sam3_edge.teacher.adapter import TeacherAdapter
 from sam3_edge.types import Prompt
 
 SAMPLE_TENSORS = ("encoder", "mask_logits", "boxes", "class_logits", "presence_logit")
