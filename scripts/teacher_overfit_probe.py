@@ -15,7 +15,7 @@ torch.set_num_threads(2)
 from sam3_edge.config import from_dict
 from sam3_edge.teacher.config import TeacherParams
 from sam3_edge.teacher.adapter import TeacherAdapter
-from sam3_edge.teacher.data import load_groups
+from sam3_edge.data.groups import load_groups
 from sam3_edge.teacher.model import build_bootstrap_model
 from sam3_edge.teacher.tokenizer import build_word_tokenizer
 from sam3_edge.teacher.train import _make_batch

@@ -10,10 +10,11 @@ from typing import Any
 
 from _common import load
 
+import sam3_edge
 from sam3_edge.config import params_hash
 from sam3_edge.models import StudentParams, build_student
 from sam3_edge.train.distributed import DistInfo, init_distributed, shutdown_distributed
-from sam3_edge.utils import sha256_file, write_json
+from sam3_edge.utils import sha256_file, sources_digest, write_json
 
 LOG = logging.getLogger("sam3_edge.stages")
 
@@ -36,14 +37,28 @@ def input_fingerprints(paths: list[str]) -> dict[str, str]:
     return out
 
 
+def code_fingerprint() -> str:
+    """sha256 of the training code: every source of the ``sam3_edge`` package and of the stage scripts."""
+    return sources_digest(Path(sam3_edge.__file__).parent, Path(__file__).parent)
+
+
 def setup(params_file: str, section: str, inputs: list[str]) -> tuple[StudentParams, Any, str, DistInfo]:
-    """Load ``student`` + the stage section. The hash of both *and* of the input files (``inputs``: cache folders,
-    init checkpoints, index files) decides whether a checkpoint resumes: DVC keeps ``persist`` outs when a dep
-    changes, so a finished run over an older cache or init checkpoint must start fresh, not be "resumed" as done.
+    """Load ``student`` + the stage section. The hash of both, of the input files (``inputs``: cache folders,
+    init checkpoints, index files) *and* of the code decides whether a checkpoint resumes: DVC keeps ``persist``
+    outs when a dep changes, so a finished run over an older cache, init checkpoint or code (a loss fix) must
+    start fresh, not be "resumed" as done. A code change restarts even an unfinished run: resuming across it would
+    mix two versions of the training in one checkpoint.
     """
     student_params = load(params_file, "student")
     stage_params = load(params_file, section)
-    digest = params_hash({"student": student_params, section: stage_params, "inputs": input_fingerprints(inputs)})
+    digest = params_hash(
+        {
+            "student": student_params,
+            section: stage_params,
+            "inputs": input_fingerprints(inputs),
+            "code": code_fingerprint(),
+        }
+    )
     return student_params, stage_params, digest, init_distributed()
 
 

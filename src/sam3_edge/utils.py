@@ -138,6 +138,17 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def sources_digest(*roots: str | Path, pattern: str = "*.py") -> str:
+    """sha256 over every ``pattern`` file under ``roots`` (relative path + content, sorted): the code version."""
+    digest = hashlib.sha256()
+    for root in map(Path, roots):
+        for f in sorted(root.rglob(pattern)):
+            if "__pycache__" in f.parts:
+                continue
+            digest.update(f"{root.name}/{f.relative_to(root).as_posix()}\0{sha256_file(f)}\n".encode())
+    return digest.hexdigest()
+
+
 def setup_logging(level: str | int = "INFO") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

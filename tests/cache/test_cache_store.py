@@ -44,11 +44,11 @@ def test_cache_contents_match_the_contract(cache_inputs, tmp_path):
     meta = cache.meta(key)
     assert {"pair_id", "index_file", "image", "prompt", "targets", "image_key"} <= set(meta)
     t = cache.load(key)
-    assert set(t) == {"fpn_0", "fpn_1", "encoder", "mask_logits", "boxes", "class_logits", "presence_logit"}
+    assert set(t) == {"fpn_0", "fpn_1", "encoder", "mask_logits", "boxes", "class_logits", "presence_logit", "text"}
     assert all(v.dtype == torch.float16 for v in t.values())
     assert t["fpn_0"].shape == (32, 8, 8) and t["fpn_1"].shape == (32, 4, 4)
     assert t["mask_logits"].shape == (6, 8, 8) and t["boxes"].shape == (6, 4) and t["class_logits"].shape == (6,)
-    assert t["presence_logit"].shape == (1,) and t["encoder"].shape == (16, 32)
+    assert t["presence_logit"].shape == (1,) and t["encoder"].shape == (16, 32) and t["text"].shape == (32,)
     # the stored outputs are the teacher's (fp16 of a fresh forward on the same prompt)
     from sam3_edge.data.datasets import read_image, resize_image, resolve_path
     from sam3_edge.types import Prompt
@@ -58,6 +58,7 @@ def test_cache_contents_match_the_contract(cache_inputs, tmp_path):
     with torch.no_grad():
         fresh = adapter(image[None], [Prompt.from_json(meta["prompt"])])
     torch.testing.assert_close(t["mask_logits"].float(), fresh["mask_logits"][0], atol=2e-2, rtol=1e-2)
+    torch.testing.assert_close(t["text"].float(), fresh["text"][0], atol=2e-2, rtol=1e-2)
     assert metrics["real_profile_estimate"]["mb_per_image"] > 0
 
 

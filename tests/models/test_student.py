@@ -25,6 +25,7 @@ def test_tiny_forward_shapes_and_scores(tiny):
     assert out["boxes"].shape == (2, c.num_queries, 4)
     assert out["presence_logit"].shape == (2,)
     assert out["semantic_logits"].shape == (2, 1, s4, s4)
+    assert out["text"].shape == (2, c.dim)  # phrase embedding: the text tokens averaged over the valid ones
     expected = out["class_logits"].sigmoid() * out["presence_logit"].sigmoid()[:, None]
     torch.testing.assert_close(out["scores"], expected)
     assert (out["boxes"] >= 0).all() and (out["boxes"] <= 1).all()

@@ -48,8 +48,17 @@ def test_mixed_batch_equals_single_prompt_calls(adapter):
         batched = adapter(images, PROMPTS)
         for i, prompt in enumerate(PROMPTS):
             single = adapter(images[i : i + 1], [prompt])
-            for name in ("mask_logits", "class_logits", "presence_logit", "encoder"):
+            for name in ("mask_logits", "class_logits", "presence_logit", "encoder", "text"):
                 torch.testing.assert_close(batched[name][i], single[name][0], atol=1e-4, rtol=1e-4)
+
+
+def test_text_embedding_follows_the_phrase(adapter):
+    images = torch.rand(3, 3, S, S)
+    prompts = [Prompt(kind="text", text=t) for t in ("red circle", "large blue square", "red circle")]
+    with torch.no_grad():
+        text = adapter(images, prompts)["text"]  # [B, D]: the phrase only, whatever the image
+    torch.testing.assert_close(text[0], text[2])
+    assert not torch.allclose(text[0], text[1])
 
 
 def test_geometry_changes_the_answer(adapter):

@@ -7,6 +7,7 @@ import math
 import torch
 
 from sam3_edge.train.distill_losses import (
+    embedding_alignment_loss,
     feature_alignment_loss,
     output_distill_loss,
     soft_logit_distill_loss,
@@ -23,6 +24,15 @@ def test_feature_alignment_zero_for_scaled_copy_and_positive_otherwise():
     big = small[..., :1, :1].expand(2, 8, 4, 4)
     assert feature_alignment_loss(small, big).item() < 1e-8
     assert feature_alignment_loss(torch.randn(2, 8, 4, 4), t).item() > 0.5
+
+
+def test_embedding_alignment_ignores_scale_and_shift_but_not_direction():
+    t = torch.randn(4, 16)
+    assert embedding_alignment_loss(2.0 * t - 0.5, t).item() < 1e-8
+    assert embedding_alignment_loss(t.flip(0), t).item() > 0.5  # another phrase's embedding
+    s = torch.randn(4, 16, requires_grad=True)
+    embedding_alignment_loss(s, t).backward()
+    assert s.grad is not None and s.grad.abs().sum() > 0
 
 
 def test_soft_losses_hand_values():

@@ -37,6 +37,7 @@ def test_phase1_then_phase2_without_the_teacher(train_data, tmp_path, no_teacher
         params_hash="h1",
     )
     assert m1["steps"] == 3 and m1["final_losses"]["align_fpn"] > 0 and m1["feature_levels"] == {"fpn_0": 1, "fpn_1": 2}
+    assert m1["final_losses"]["align_text"] > 0  # the text tower is distilled from the cached phrase embeddings
     assert (tmp_path / "p1" / FINAL).exists() and (tmp_path / "p1" / LAST).exists()
     m2 = distill_phase2(
         build_student("tiny", seed=1),

@@ -94,6 +94,7 @@ def make_fake_cache(index_file: Path, out_dir: Path, *, mix=("text", "point", "b
                 out[f"{key}/boxes"] = boxes.half()
                 out[f"{key}/class_logits"] = cls.half()
                 out[f"{key}/presence_logit"] = torch.tensor([6.0 if inst else -6.0]).half()
+                out[f"{key}/text"] = torch.randn(24, generator=g).half()  # the phrase embedding (teacher width 24)
                 out[f"{key}/encoder"] = F.avg_pool2d(torch.randn(1, 16, 8, 8, generator=g), 1)[0].flatten(1).T.half()
         return out
 

@@ -2,7 +2,8 @@
 
 Image cache: for each train image (a unit) K prompts are drawn deterministically from the image's concept
 pairs (rng seeded by (seed, image number), so any rank draws the same ones). Per sample it stores ``encoder``
-[L, D], ``mask_logits`` [Q, h, w], ``boxes`` [Q, 4] xyxy, ``class_logits`` [Q], ``presence_logit`` [1]; per image
+[L, D], ``mask_logits`` [Q, h, w], ``boxes`` [Q, 4] xyxy, ``class_logits`` [Q], ``presence_logit`` [1], ``text``
+[D] (the prompt's pooled text embedding); per image
 (shared by its K samples, stored once under the image key) ``fpn_<i>`` [C_i, h_i, w_i]. All fp16.
 Video cache: per clip ``frames_fpn`` [T, C, h, w] fp16 and ``frame_indices`` [T] int64.
 """
@@ -26,7 +27,7 @@ from sam3_edge.data.groups import draw_prompt
 from sam3_edge.teacher.adapter import TeacherAdapter
 from sam3_edge.types import Prompt
 
-SAMPLE_TENSORS = ("encoder", "mask_logits", "boxes", "class_logits", "presence_logit")
+SAMPLE_TENSORS = ("encoder", "mask_logits", "boxes", "class_logits", "presence_logit", "text")
 
 
 def output_shapes(
@@ -50,6 +51,7 @@ def output_shapes(
             "boxes": (q, 4),
             "class_logits": (q,),
             "presence_logit": (1,),
+            "text": (config.detr_encoder_config.hidden_size,),
         },
     }
 
@@ -106,6 +108,7 @@ def _select_queries(out: dict[str, torch.Tensor], b: int, params: CacheParams) -
         )[0]
     res["encoder"] = out["encoder"][b]
     res["presence_logit"] = out["presence_logit"][b].reshape(1)
+    res["text"] = out["text"][b]
     return res
 
 
@@ -181,7 +184,7 @@ def build_image_cache(
             teacher_id=teacher_id,
             params=_content_params(params),
             index_file=index_file,
-            extra={"image_size": adapter.image_size},
+            extra={"image_size": adapter.image_size, "sample_tensors": sorted(shapes["sample"])},
         ),
         "image_tensors": sorted(shapes["image"]),
         "sample_tensors": sorted(shapes["sample"]),

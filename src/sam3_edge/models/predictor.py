@@ -30,13 +30,17 @@ class StudentPredictor:
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
         return x
 
+    def _prompts(self, prompts: list[Prompt], side: int):
+        """Prompts in pixels of a ``side`` x ``side`` input -> prompt tensors at the student's input size."""
+        scale = self.image_size / side
+        pt = prepare_prompts(prompts, tokenizer=self.tokenizer, max_points=self.model.config.max_points, scale=scale)
+        return pt.to(self.device)
+
     def _inputs(self, images: torch.Tensor, prompts: list[Prompt]):
         x = self._frame(images)
         if len(prompts) != images.shape[0]:
             raise ValueError(f"{images.shape[0]} images but {len(prompts)} prompts")
-        scale = self.image_size / images.shape[-1]
-        pt = prepare_prompts(prompts, tokenizer=self.tokenizer, max_points=self.model.config.max_points, scale=scale)
-        return x, pt.to(self.device)
+        return x, self._prompts(prompts, images.shape[-1])
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor, prompts: list[Prompt]) -> Prediction:
@@ -54,11 +58,12 @@ class StudentPredictor:
             raise ValueError(f"frames must be [T, 3, S, S], got {tuple(frames.shape)}")
         state, valid = self.model.init_memory(1)
         # the two prompt tensor sets (frame 0, later frames) are prepared once, not re-tokenised per frame
-        x0, first = self._inputs(frames[:1], [prompt])
-        later = first if frames.shape[0] == 1 else self._inputs(frames[1:2], [follow_prompt(prompt)])[1]
+        side = frames.shape[-1]
+        first = self._prompts([prompt], side)
+        later = first if frames.shape[0] == 1 else self._prompts([follow_prompt(prompt)], side)
         preds = []
         for t in range(frames.shape[0]):
-            x = x0 if t == 0 else self._frame(frames[t : t + 1])
+            x = self._frame(frames[t : t + 1])
             pt = first if t == 0 else later
             out = self.model(x, pt.token_ids, pt.points, pt.box, pt.box_valid, memory_state=state, memory_valid=valid)
             preds.append(self._prediction(out))

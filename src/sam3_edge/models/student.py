@@ -145,11 +145,21 @@ class Student(nn.Module):
         box_valid: torch.Tensor,
         memory_state: torch.Tensor | None = None,
         memory_valid: torch.Tensor | None = None,
+        image_index: torch.Tensor | None = None,
     ) -> dict:
+        """B prompts on ``image`` [I, 3, S, S]: I = B, or ``image_index`` [B] int64 names each prompt's image (the
+        image encoder runs once per image and its features serve every prompt on it)."""
         fpn = self.image_encoder(image)
+        if image_index is not None:
+            if len(image_index) != len(token_ids):
+                raise ValueError(f"{len(token_ids)} prompts but {len(image_index)} image indices")
+            fpn = [level[image_index] for level in fpn]
         text, text_valid = self.encode_text(token_ids)
         prompt, prompt_vec = self.encode_prompt(text, text_valid, points, box, box_valid)
-        return self.decode(fpn, prompt, prompt_vec, memory_state, memory_valid)
+        out = self.decode(fpn, prompt, prompt_vec, memory_state, memory_valid)
+        valid = text_valid[..., None].to(text.dtype)
+        out["text"] = (text * valid).sum(1) / valid.sum(1).clamp(min=1)  # [B, D] phrase embedding (distilled)
+        return out
 
     def update_memory(self, out: dict, memory_state: torch.Tensor, memory_valid: torch.Tensor) -> torch.Tensor:
         """New memory state [B, M, D] from one frame's outputs."""

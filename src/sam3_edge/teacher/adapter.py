@@ -119,7 +119,8 @@ class TeacherAdapter(nn.Module):
         vision: features of I images; prompts: B prompts in pixels of the S x S input (``side`` = S);
         image_index: image of each prompt (default ``range(B)``). Returns
         mask_logits [B, Q, h, w], boxes [B, Q, 4] xyxy normalised, class_logits [B, Q], presence_logit [B],
-        semantic_logits [B, h, w], encoder [B, L, D] (DETR encoder output, text-fused image tokens).
+        semantic_logits [B, h, w], encoder [B, L, D] (DETR encoder output, text-fused image tokens), text [B, D]
+        (the text encoder's projected tokens averaged over the phrase: what the student's text tower distils).
         """
         index = list(range(len(prompts))) if image_index is None else list(image_index)
         if len(index) != len(prompts):
@@ -149,6 +150,8 @@ class TeacherAdapter(nn.Module):
             store: list[torch.Tensor] = []
             with self._capture_encoder(store):
                 out = self.model(vision_embeds=sub, input_ids=ids, attention_mask=mask, **kwargs)
+            text = self.model.get_text_features(input_ids=ids, attention_mask=mask).pooler_output  # [b, L, D]
+            valid = mask[..., None].to(text.dtype)
             result = {
                 "mask_logits": out.pred_masks,
                 "boxes": out.pred_boxes,
@@ -156,6 +159,7 @@ class TeacherAdapter(nn.Module):
                 "presence_logit": out.presence_logits.reshape(-1),
                 "semantic_logits": out.semantic_seg[:, 0],
                 "encoder": store[-1],
+                "text": (text * valid).sum(1) / valid.sum(1).clamp(min=1),
             }
             for name, value in result.items():
                 parts.setdefault(name, []).append((members, value))

@@ -5,21 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from sam3_edge.data.groups import ImageGroup, draw_prompt, load_groups, pair_boxes, pair_masks, sample_group_prompts
+from sam3_edge.data.groups import ImageGroup
 from sam3_edge.data.prompts import sample_prompt
 from sam3_edge.teacher.evaluate import PairSample
 from sam3_edge.types import Prompt
-
-__all__ = [
-    "ImageGroup",
-    "draw_prompt",
-    "geometry_eval_prompts",
-    "load_groups",
-    "pair_boxes",
-    "pair_masks",
-    "pair_samples",
-    "sample_group_prompts",
-]
 
 
 def pair_samples(groups: list[ImageGroup]) -> list[PairSample]:

@@ -20,9 +20,10 @@ import torch
 from tqdm import tqdm
 
 from sam3_edge.config import params_hash, to_dict
+from sam3_edge.data.groups import load_groups, sample_group_prompts
 from sam3_edge.teacher.adapter import TeacherAdapter
 from sam3_edge.teacher.config import TeacherParams
-from sam3_edge.teacher.data import geometry_eval_prompts, load_groups, pair_samples, sample_group_prompts
+from sam3_edge.teacher.data import geometry_eval_prompts, pair_samples
 from sam3_edge.teacher.evaluate import evaluate_predictor
 from sam3_edge.teacher.model import build_bootstrap_model
 from sam3_edge.teacher.tokenizer import build_word_tokenizer

@@ -57,12 +57,13 @@ class Phase1Params:
     prompt_mix: dict[str, float] = field(default_factory=lambda: {"text": 0.5, "point": 0.25, "box": 0.25})
     fpn_weight: float = 1.0
     encoder_weight: float = 1.0
+    text_weight: float = 1.0  # student phrase embedding (text tower) vs the teacher's, when the cache holds it
     gt_weight: float = 0.0  # optional GT set loss already in phase 1 (0 = pure feature alignment)
     loss: LossWeights = field(default_factory=LossWeights)
 
     def __post_init__(self) -> None:
         _check_mix(self.prompt_mix)
-        for name in ("fpn_weight", "encoder_weight", "gt_weight"):
+        for name in ("fpn_weight", "encoder_weight", "text_weight", "gt_weight"):
             check(getattr(self, name) >= 0, name, "must be >= 0")
 
 

@@ -26,6 +26,16 @@ def feature_alignment_loss(student: torch.Tensor, teacher: torch.Tensor) -> torc
     return F.mse_loss(s, t)
 
 
+def embedding_alignment_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """MSE between layer-normalised embeddings (the phrase embedding of the text tower vs the teacher's).
+
+    student: [B, C] (projected to the teacher's C by an adapter); teacher: [B, C] -> scalar.
+    """
+    s = F.layer_norm(student, (student.shape[-1],))
+    t = F.layer_norm(teacher.to(s.dtype), (teacher.shape[-1],))
+    return F.mse_loss(s, t)
+
+
 def tokens_to_map(tokens: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
     """[B, L, D] tokens of a square grid -> [B, D, h, w] (h = w = sqrt(L) unless ``size`` is given)."""
     b, length, d = tokens.shape

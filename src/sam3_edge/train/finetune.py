@@ -12,7 +12,7 @@ from torch import nn
 
 from sam3_edge.models.encoders import build_tokenizer
 from sam3_edge.models.student import Student
-from sam3_edge.train.config import FinetuneParams, OptimParams, QatParams
+from sam3_edge.train.config import IMAGE_PARTS, FinetuneParams, QatParams
 from sam3_edge.train.distributed import DistInfo
 from sam3_edge.train.loop import FINAL, run_loop
 from sam3_edge.train.losses import LossWeights
@@ -90,12 +90,11 @@ def _train_on_pairs(
     stage: str,
     student: Student,
     index_file,
-    optim: OptimParams,
-    weights: LossWeights,
-    trainable: tuple[str, ...],
     params: FinetuneParams | QatParams,
+    trainable: tuple[str, ...],
     **loop_kwargs,
 ) -> tuple[Any, GroupBatches]:
+    optim = params.optim
     data = GroupBatches(
         index_file,
         image_size=student.config.image_size,
@@ -110,7 +109,7 @@ def _train_on_pairs(
         stage=stage,
         student=student,
         trainable=trainable,
-        loss_fn=_gt_loss_fn(weights, optim.mask_size, tokenizer),
+        loss_fn=_gt_loss_fn(params.loss, optim.mask_size, tokenizer),
         batch_fn=lambda step, rank, world: data(step, optim.batch_size, rank, world),
         optim=optim,
         **loop_kwargs,
@@ -152,10 +151,8 @@ def finetune_saco(
         "finetune_saco",
         student,
         index_file,
-        params.optim,
-        params.loss,
-        params.trainable,
         params,
+        params.trainable,
         out_dir=out_dir,
         params_hash=params_hash,
         dist=dist,
@@ -215,23 +212,12 @@ def qat(
     keep = qat_filter(params.group_size)
     wrapped = [n for n, m in student.named_modules() if keep(m, n)]
     quantize_(student, QATConfig(base, step="prepare"), filter_fn=keep)
-    trainable = (
-        "image_encoder",
-        "text_encoder",
-        "prompt_encoder",
-        "resampler",
-        "detr_encoder",
-        "detr_decoder",
-        "mask_decoder",
-    )
     result, data = _train_on_pairs(
         "qat",
         student,
         index_file,
-        params.optim,
-        params.loss,
-        trainable,
         params,
+        IMAGE_PARTS,
         out_dir=Path(out_dir) / "train",
         params_hash=params_hash,
         dist=dist,

@@ -20,7 +20,12 @@ from sam3_edge.models.prompts import prepare_prompts
 from sam3_edge.models.student import Student
 from sam3_edge.train.config import IMAGE_PARTS, Phase1Params, Phase2Params
 from sam3_edge.train.data import CachedBatches, MixSampler
-from sam3_edge.train.distill_losses import feature_alignment_loss, output_distill_loss, tokens_to_map
+from sam3_edge.train.distill_losses import (
+    embedding_alignment_loss,
+    feature_alignment_loss,
+    output_distill_loss,
+    tokens_to_map,
+)
 from sam3_edge.train.distributed import DistInfo
 from sam3_edge.train.loop import LoopResult, run_loop
 from sam3_edge.train.losses import LossWeights, set_prediction_loss
@@ -38,14 +43,8 @@ def student_forward(
     """
     pt = prepare_prompts(prompts, tokenizer=tokenizer, max_points=student.config.max_points)
     pt = pt.to(images.device)
-    if image_index is None:
-        return student(images, pt.token_ids, pt.points, pt.box, pt.box_valid)
-    if len(image_index) != len(prompts):
-        raise ValueError(f"{len(prompts)} prompts but {len(image_index)} image indices")
-    fpn = [level[image_index.to(images.device)] for level in student.image_encoder(images)]
-    text, text_valid = student.encode_text(pt.token_ids)
-    prompt, prompt_vec = student.encode_prompt(text, text_valid, pt.points, pt.box, pt.box_valid)
-    return student.decode(fpn, prompt, prompt_vec)
+    index = None if image_index is None else image_index.to(images.device)
+    return student(images, pt.token_ids, pt.points, pt.box, pt.box_valid, image_index=index)
 
 
 def resize_logits(logits: torch.Tensor, size: int) -> torch.Tensor:
@@ -76,7 +75,7 @@ def _level_for(student_sides: list[int], student_size: int, teacher_side: int, t
 
 
 def build_adapters(student: Student, cache: Any) -> tuple[nn.ModuleDict, dict[str, int]]:
-    """1x1 adapters student dim -> teacher channels for each cached ``fpn_*`` and the ``encoder`` tokens."""
+    """1x1 adapters student dim -> teacher channels for each cached ``fpn_*``, the ``encoder`` tokens and ``text``."""
     sample = cache.load(cache.keys()[0])
     d = student.config.dim
     s = student.config.image_size
@@ -89,6 +88,8 @@ def build_adapters(student: Student, cache: Any) -> tuple[nn.ModuleDict, dict[st
             levels[name] = _level_for(sides, s, t.shape[-1], int(cache.manifest["image_size"]))
     if "encoder" in sample:
         adapters["encoder"] = nn.Linear(d, sample["encoder"].shape[-1])
+    if "text" in sample:  # caches written before the text embedding was cached lack it
+        adapters["text"] = nn.Linear(d, sample["text"].shape[-1])
     LOG.info("feature adapters (teacher name -> student FPN level): %s", levels)
     return adapters, levels
 
@@ -100,6 +101,8 @@ def feature_loss(out: dict, teacher: dict, adapters: nn.ModuleDict, levels: dict
     if "encoder" in adapters:
         t = tokens_to_map(teacher["encoder"])
         terms["align_encoder"] = feature_alignment_loss(tokens_to_map(adapters["encoder"](out["encoder"])), t)
+    if "text" in adapters:
+        terms["align_text"] = embedding_alignment_loss(adapters["text"](out["text"]), teacher["text"])
     return terms
 
 
@@ -148,7 +151,7 @@ def distill_phase1(
     on_log=None,
     stop_after: int | None = None,
 ) -> dict[str, Any]:
-    """Align student features with the teacher's cached FPN levels and DETR-encoder tokens."""
+    """Align student features with the teacher's cached FPN levels, DETR-encoder tokens and phrase embeddings."""
     o = params.optim
     batches, sampler = _prepare(student, cache, params.prompt_mix, o.mask_size, o.seed)
     adapters, levels = build_adapters(student, cache)
@@ -157,7 +160,11 @@ def distill_phase1(
     def loss_fn(model: Student, extra: nn.ModuleDict, batch: dict) -> dict[str, torch.Tensor]:
         out = student_forward(model, batch["image"], batch["prompts"], tokenizer)
         terms = feature_loss(out, batch["teacher"], extra, levels)
-        total = params.fpn_weight * terms["align_fpn"] + params.encoder_weight * terms.get("align_encoder", 0.0)
+        total = (
+            params.fpn_weight * terms["align_fpn"]
+            + params.encoder_weight * terms.get("align_encoder", 0.0)
+            + params.text_weight * terms.get("align_text", 0.0)
+        )
         if params.gt_weight > 0:
             gt = gt_loss(out, batch, params.loss, o.mask_size)
             terms.update({f"gt_{k}": v for k, v in gt.items()})
