@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 LOG = logging.getLogger("sam3_edge")
-# atomic_path's temporary files: ".<final name>.<8 random chars from mkstemp>.tmp", next to the final file
-_TEMP_RE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+# Temporary files a kill -9 can leave beside an output: atomic_path's ".<final name>.<8 chars from mkstemp>.tmp",
+# and ".tmp<6 alphanumerics>", the Rust `tempfile` crate's default name, which safetensors' save_file writes into
+# before renaming it onto the target (it is what a cache_teacher run killed mid-shard left behind).
+_TEMP_RE = re.compile(r"^(\..+\.[A-Za-z0-9_]{8}\.tmp|\.tmp[A-Za-z0-9]{6})$")
 
 
 class InsufficientSpaceError(OSError):
@@ -136,6 +138,12 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def masked_mean(tokens, valid):
+    """tokens [B, L, D], valid [B, L] (bool / 0-1) -> [B, D]: the mean over the valid tokens (0 where none is)."""
+    weight = valid[..., None].to(tokens.dtype)
+    return (tokens * weight).sum(1) / weight.sum(1).clamp(min=1)
 
 
 def sources_digest(*roots: str | Path, pattern: str = "*.py") -> str:

@@ -25,7 +25,9 @@ def test_tiny_forward_shapes_and_scores(tiny):
     assert out["boxes"].shape == (2, c.num_queries, 4)
     assert out["presence_logit"].shape == (2,)
     assert out["semantic_logits"].shape == (2, 1, s4, s4)
-    assert out["text"].shape == (2, c.dim)  # phrase embedding: the text tokens averaged over the valid ones
+    # the text tower's tokens and their mask (distillation pools them into the phrase embedding)
+    assert out["text_tokens"].shape[0] == 2 and out["text_tokens"].shape[-1] == c.dim
+    assert out["text_valid"].shape == out["text_tokens"].shape[:2] and out["text_valid"].any(1).all()
     expected = out["class_logits"].sigmoid() * out["presence_logit"].sigmoid()[:, None]
     torch.testing.assert_close(out["scores"], expected)
     assert (out["boxes"] >= 0).all() and (out["boxes"] <= 1).all()

@@ -151,11 +151,48 @@ def test_atomic_outputs_get_umask_permissions_not_0600(tmp_path):
 
 
 def test_remove_stale_temps_removes_only_atomic_temps(tmp_path):
-    keep = [tmp_path / "shard-00000.safetensors", tmp_path / ".gitignore", tmp_path / "notes.tmp"]
-    for p in keep:
+    keep = [tmp_path / "shard-00000.safetensors", tmp_path / ".gitignore", tmp_path / "notes.tmp", tmp_path / ".tmpdir1"]
+    for p in keep[:-1]:
         p.write_text("x")
-    stale = tmp_path / ".shard-00001.safetensors.ab12_xyz.tmp"
-    stale.write_text("partial")
-    assert remove_stale_temps(tmp_path) == [stale]
+    keep[-1].mkdir()
+    stale = [tmp_path / ".shard-00001.safetensors.ab12_xyz.tmp", tmp_path / ".tmptGyow2"]
+    for p in stale:
+        p.write_text("partial")
+    assert remove_stale_temps(tmp_path) == sorted(stale)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in keep)
     assert remove_stale_temps(tmp_path / "missing") == []
+
+
+def test_safetensors_writes_through_a_dot_tmp_file_that_remove_stale_temps_knows(tmp_path):
+    """safetensors' save_file (Rust) writes into ".tmpXXXXXX" beside its target and renames it: a kill -9 in
+    between leaves that file, so remove_stale_temps must recognise the name (seen in a killed cache_teacher run)."""
+    import threading
+    import time
+
+    import torch
+    from safetensors.torch import save_file
+
+    seen: set[str] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.update(p.name for p in tmp_path.iterdir())
+            time.sleep(0.0005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for i in range(20):
+            save_file({"x": torch.zeros(4_000_000)}, str(tmp_path / f"s{i}.safetensors"))
+            if any(n.startswith(".tmp") for n in seen):
+                break
+    finally:
+        done.set()
+        watcher.join()
+    temps = sorted(n for n in seen if n.startswith(".tmp"))
+    if not temps:
+        pytest.skip("this safetensors version wrote its files in place (no temporary file observed)")
+    for name in temps:
+        (tmp_path / name).write_text("partial")
+    assert {p.name for p in remove_stale_temps(tmp_path)} == set(temps)

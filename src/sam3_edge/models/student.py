@@ -157,8 +157,7 @@ class Student(nn.Module):
         text, text_valid = self.encode_text(token_ids)
         prompt, prompt_vec = self.encode_prompt(text, text_valid, points, box, box_valid)
         out = self.decode(fpn, prompt, prompt_vec, memory_state, memory_valid)
-        valid = text_valid[..., None].to(text.dtype)
-        out["text"] = (text * valid).sum(1) / valid.sum(1).clamp(min=1)  # [B, D] phrase embedding (distilled)
+        out["text_tokens"], out["text_valid"] = text, text_valid  # the distillation pools them (no work here)
         return out
 
     def update_memory(self, out: dict, memory_state: torch.Tensor, memory_valid: torch.Tensor) -> torch.Tensor:

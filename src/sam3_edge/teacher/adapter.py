@@ -23,6 +23,7 @@ from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
 
 from sam3_edge.teacher.tokenizer import MAX_TEXT_LEN, VISUAL
 from sam3_edge.types import Prediction, Prompt
+from sam3_edge.utils import masked_mean
 
 PAD_LABEL = -10  # Sam3Model's label for padded geometry prompts
 
@@ -147,11 +148,11 @@ class TeacherAdapter(nn.Module):
             else:
                 ids, mask = self.tokenize([VISUAL] * len(members))
                 kwargs["input_boxes"], kwargs["input_boxes_labels"] = self.geometry([prompts[i] for i in members], side)
+            # the text encoder runs once: its output feeds the model and is the cached phrase embedding
+            text = self.model.get_text_features(input_ids=ids, attention_mask=mask, return_dict=True)
             store: list[torch.Tensor] = []
             with self._capture_encoder(store):
-                out = self.model(vision_embeds=sub, input_ids=ids, attention_mask=mask, **kwargs)
-            text = self.model.get_text_features(input_ids=ids, attention_mask=mask).pooler_output  # [b, L, D]
-            valid = mask[..., None].to(text.dtype)
+                out = self.model(vision_embeds=sub, text_embeds=text, attention_mask=mask, **kwargs)
             result = {
                 "mask_logits": out.pred_masks,
                 "boxes": out.pred_boxes,
@@ -159,7 +160,7 @@ class TeacherAdapter(nn.Module):
                 "presence_logit": out.presence_logits.reshape(-1),
                 "semantic_logits": out.semantic_seg[:, 0],
                 "encoder": store[-1],
-                "text": (text * valid).sum(1) / valid.sum(1).clamp(min=1),
+                "text": masked_mean(text.pooler_output, mask),  # [b, D]
             }
             for name, value in result.items():
                 parts.setdefault(name, []).append((members, value))

@@ -29,6 +29,7 @@ from sam3_edge.train.distill_losses import (
 from sam3_edge.train.distributed import DistInfo
 from sam3_edge.train.loop import LoopResult, run_loop
 from sam3_edge.train.losses import LossWeights, set_prediction_loss
+from sam3_edge.utils import masked_mean
 
 LOG = logging.getLogger(__name__)
 
@@ -102,7 +103,8 @@ def feature_loss(out: dict, teacher: dict, adapters: nn.ModuleDict, levels: dict
         t = tokens_to_map(teacher["encoder"])
         terms["align_encoder"] = feature_alignment_loss(tokens_to_map(adapters["encoder"](out["encoder"])), t)
     if "text" in adapters:
-        terms["align_text"] = embedding_alignment_loss(adapters["text"](out["text"]), teacher["text"])
+        phrase = masked_mean(out["text_tokens"], out["text_valid"])  # [B, D], as the teacher's cached `text`
+        terms["align_text"] = embedding_alignment_loss(adapters["text"](phrase), teacher["text"])
     return terms
 
 
