@@ -151,7 +151,12 @@ def test_atomic_outputs_get_umask_permissions_not_0600(tmp_path):
 
 
 def test_remove_stale_temps_removes_only_atomic_temps(tmp_path):
-    keep = [tmp_path / "shard-00000.safetensors", tmp_path / ".gitignore", tmp_path / "notes.tmp", tmp_path / ".tmpdir1"]
+    keep = [
+        tmp_path / "shard-00000.safetensors",
+        tmp_path / ".gitignore",
+        tmp_path / "notes.tmp",
+        tmp_path / ".tmpdir1",
+    ]
     for p in keep[:-1]:
         p.write_text("x")
     keep[-1].mkdir()
