@@ -28,6 +28,9 @@ class TinySam3Params:
     detr_decoder_layers: int = 1
     num_queries: int = 20
     scale_factors: tuple[float, ...] = (2.0, 1.0, 0.5)
+    # Per decoder head: the box relative-position bias starts as -strength x (log-distance outside the query's
+    # reference box), so each query first looks at its own region. () = xavier like every other layer.
+    rpb_locality: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         for name in (
@@ -46,6 +49,11 @@ class TinySam3Params:
             check(getattr(self, name) > 0, name, "must be > 0")
         check(self.hidden % self.heads == 0, "hidden", f"must be divisible by heads ({self.heads})")
         check(self.vit_hidden % self.vit_heads == 0, "vit_hidden", "must be divisible by vit_heads")
+        check(
+            len(self.rpb_locality) in (0, self.heads) and all(k >= 0 for k in self.rpb_locality),
+            "rpb_locality",
+            f"give one strength >= 0 per decoder head ({self.heads}) or none",
+        )
         check(
             len(self.scale_factors) >= 2 and all(s in (4.0, 2.0, 1.0, 0.5) for s in self.scale_factors),
             "scale_factors",

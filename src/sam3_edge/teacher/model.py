@@ -95,8 +95,34 @@ def spread_reference_boxes(num_queries: int, *, side: float = 0.25) -> torch.Ten
 
 
 @torch.no_grad()
-def init_bootstrap_weights(model: Sam3Model, *, seed: int) -> None:
-    """Xavier-uniform linear/conv weights, zero biases, spread reference boxes (deterministic given ``seed``)."""
+def init_rpb_locality(mlp: nn.Module, strengths: tuple[float, ...]) -> None:
+    """Make a box-RPB MLP (``Sam3DecoderMLP(2, hidden, heads, 2)``) put out -k x (distance outside the box).
+
+    Its input per coordinate c is the signed log-scaled pair (c - lo, c - hi) of the query's reference box, so
+    relu(-(c - lo)) + relu(c - hi) is how far c lies outside [lo, hi] (0 inside). Hidden units 0 and 1 compute
+    these two terms; the output layer weighs them by -k per head. The other hidden units keep their random
+    first-layer weights and start with zero output weights, so they can learn further position terms.
+    """
+    first, last = mlp.layer1, mlp.layer2
+    if mlp.layer3 is not None or first.in_features != 2 or first.out_features < 2:
+        raise ValueError(f"expected a 2-layer MLP from 2 inputs with >= 2 hidden units, got {mlp}")
+    if last.out_features != len(strengths):
+        raise ValueError(f"{len(strengths)} locality strengths for {last.out_features} attention heads")
+    first.weight[:2] = torch.tensor([[-1.0, 0.0], [0.0, 1.0]])
+    first.bias[:2] = 0.0
+    last.weight.zero_()
+    last.weight[:, 0] = -torch.tensor(strengths)
+    last.weight[:, 1] = -torch.tensor(strengths)
+    last.bias.zero_()
+
+
+@torch.no_grad()
+def init_bootstrap_weights(model: Sam3Model, *, seed: int, rpb_locality: tuple[float, ...] = ()) -> None:
+    """Xavier-uniform linear/conv weights, zero biases, spread reference boxes (deterministic given ``seed``).
+
+    ``rpb_locality``: per-head strengths of a box-locality prior on the decoder's vision cross-attention
+    (:func:`init_rpb_locality`); empty keeps the random init.
+    """
     gen = torch.Generator().manual_seed(seed)
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
@@ -115,9 +141,12 @@ def init_bootstrap_weights(model: Sam3Model, *, seed: int) -> None:
     q = model.detr_decoder.reference_points.weight.shape[0]
     model.detr_decoder.reference_points.weight.copy_(spread_reference_boxes(q))
     model.detr_decoder.query_embed.weight.copy_(torch.randn(model.detr_decoder.query_embed.weight.shape, generator=gen))
+    if rpb_locality:
+        init_rpb_locality(model.detr_decoder.box_rpb_embed_x, rpb_locality)
+        init_rpb_locality(model.detr_decoder.box_rpb_embed_y, rpb_locality)
 
 
 def build_bootstrap_model(params: TinySam3Params, *, image_size: int, vocab_size: int, seed: int) -> Sam3Model:
     model = Sam3Model(bootstrap_config(params, image_size=image_size, vocab_size=vocab_size))
-    init_bootstrap_weights(model, seed=seed)
+    init_bootstrap_weights(model, seed=seed, rpb_locality=tuple(params.rpb_locality))
     return model
