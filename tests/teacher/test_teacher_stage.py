@@ -116,13 +116,14 @@ def test_bootstrap_teacher_beats_the_whole_image_baseline(teacher_data, tmp_path
         TeacherParams,
         {
             **to_dict(TINY_TEACHER),
+            "model": {**to_dict(TINY_TEACHER.model), "rpb_locality": [10.0, 2.0]},
             "train": {
                 **to_dict(TINY_TEACHER.train),
                 "steps": 150,
                 "images_per_step": 4,
                 "prompts_per_image": 6,  # the embedded recipe (params.yaml): 2 prompts per image never learned
                 "prompt_mix": {"text": 0.8, "point": 0.1, "box": 0.1},
-                "loss": {**to_dict(TINY_TEACHER.train.loss), "match_box": 1.0},
+                "loss": {**to_dict(TINY_TEACHER.train.loss), "box_l1": 5.0, "giou": 2.0, "match_box": 5.0},
                 "checkpoint_every": 1000,
                 "warmup_steps": 10,
             },
