@@ -1,5 +1,6 @@
-"""Smoke test of the deploy stages on the real `tiny` student: quantize -> export (xnnpack, qnn) -> predictor
--> benchmark, through the stage scripts, on a tiny synthetic dataset. Slow: lowering the student takes minutes."""
+"""Smoke test of the deploy stages on the real `tiny` student: quantize (fp32, 8da4w, qat skip) -> export
+(xnnpack fp32, qnn skip) -> predictor -> benchmark, through the stage scripts, on a tiny synthetic dataset.
+Slow: lowering the student takes minutes."""
 
 from __future__ import annotations
 
@@ -107,20 +108,9 @@ def test_deploy_stages_end_to_end(tmp_path, tiny_data, monkeypatch):
         "--metrics",
         str(m / "xnnpack_fp32.json"),
     )
-    _stage(
-        "export",
-        params,
-        "--backend",
-        "xnnpack",
-        "--quantized",
-        str(q / "8da4w"),
-        "--reference",
-        str(pte / "xnnpack_fp32"),
-        "--out",
-        str(pte / "xnnpack_8da4w"),
-        "--metrics",
-        str(m / "xnnpack_8da4w.json"),
-    )
+    # Lowering a quantized variant of the student took ~250 s here, as long as everything else in this test; the
+    # quantized XNNPACK exports and their size checks are covered on the stand-in (test_deploy_export.py) and
+    # in the embedded `dvc repro`. Here 8da4w goes through the QNN export, which records its skip.
     monkeypatch.delenv("QNN_SDK_ROOT", raising=False)
     _stage(
         "export",
@@ -136,8 +126,8 @@ def test_deploy_stages_end_to_end(tmp_path, tiny_data, monkeypatch):
         "--metrics",
         str(m / "qnn_8da4w.json"),
     )
-    fp32, low = (json.loads((m / f"xnnpack_{v}.json").read_text()) for v in ("fp32", "8da4w"))
-    assert fp32["status"] == low["status"] == "ok" and low["file_bytes"] < fp32["file_bytes"]
+    fp32 = json.loads((m / "xnnpack_fp32.json").read_text())
+    assert fp32["status"] == "ok" and fp32["file_bytes"] > 0
     assert fp32["parity"]["image"]["mask_iou_min"] > 0.99 and fp32["parity"]["image"]["max_abs_err"] < 1e-3
     assert json.loads((m / "qnn_8da4w.json").read_text())["status"] == "skipped"
 
@@ -174,5 +164,5 @@ def test_deploy_stages_end_to_end(tmp_path, tiny_data, monkeypatch):
     real = bench["real"]
     assert real["eager"]["image"]["p50_ms"] > 0 and real["eager"]["peak_rss_mb"] > 0
     assert real["xnnpack_fp32"]["parity"]["mask_iou_mean"] > 0.99
-    assert real["xnnpack_8da4w"]["video"]["fps"] > 0 and real["qnn_8da4w"]["status"] == "skipped"
-    assert bench["summary"]["8da4w"]["xnnpack"]["size_mb"] == real["xnnpack_8da4w"]["pte_mb"]
+    assert real["xnnpack_fp32"]["video"]["fps"] > 0 and real["qnn_8da4w"]["status"] == "skipped"
+    assert bench["summary"]["fp32"]["xnnpack"]["size_mb"] == real["xnnpack_fp32"]["pte_mb"]
