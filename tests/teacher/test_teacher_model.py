@@ -33,7 +33,7 @@ def test_locality_prior_is_zero_inside_each_reference_box_and_falls_with_distanc
             bias = rpb[head, q]
             assert bias[inside].abs().max() < 1e-5
             assert bias[~inside].max() < 0
-            # twice the strength, twice the penalty: the output layer is linear in k
+            # the penalty scales with the head's strength k (the output layer is linear in k)
             assert bias.min() < -k * 0.5
         # farther out is penalised more: the corner farthest from the box centre has the lowest bias
         far = (int(cy < 0.5) * 7, int(cx < 0.5) * 7)
