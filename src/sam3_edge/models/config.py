@@ -40,6 +40,8 @@ class StudentConfig:
     max_points: int = 8  # point-prompt slots (static shape for export); unused slots are padded
     memory_latents: int = 64  # Perceiver memory size for video
     dropout: float = 0.0
+    # per-head strengths of the box-locality bias on the DETR decoder's image cross-attention (detr.box_locality_bias)
+    decoder_locality: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         check(self.image_size >= 32 and self.image_size % 8 == 0, "image_size", "must be a multiple of 8, >= 32")
@@ -50,6 +52,11 @@ class StudentConfig:
             check(getattr(self, key) >= 1, key, "must be >= 1")
         check(self.context_length >= 2, "context_length", "must hold at least start and end tokens")
         check(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
+        check(
+            len(self.decoder_locality) in (0, self.num_heads) and all(k >= 0 for k in self.decoder_locality),
+            "decoder_locality",
+            f"needs one strength >= 0 per attention head ({self.num_heads}) or none",
+        )
         if self.backbone_embed_dim is not None or self.backbone_depth is not None:
             check(
                 self.backbone_embed_dim is not None
@@ -93,6 +100,7 @@ VARIANTS: dict[str, StudentConfig] = {
         num_queries=16,
         max_points=4,
         memory_latents=8,
+        decoder_locality=(10.0, 10.0, 2.0, 2.0),
     ),
     # EfficientSAM3 ES-RV-L + MobileCLIP-S1 text: RepViT-M2.3, 256-d, 64 latents, 3+3 DETR layers, 100 queries.
     "es_rv_l_mc_s1": StudentConfig(
@@ -112,6 +120,7 @@ VARIANTS: dict[str, StudentConfig] = {
         num_queries=100,
         max_points=8,
         memory_latents=64,
+        decoder_locality=(10.0,) * 4 + (2.0,) * 4,
     ),
 }
 
@@ -124,6 +133,7 @@ class StudentParams:
     image_size: int | None = None
     dim: int | None = None
     num_queries: int | None = None
+    decoder_locality: tuple[float, ...] | None = None  # () switches the decoder's box-locality bias off
     image_encoder_weights: str | None = None  # local timm RepViT state dict (.safetensors / .pth); None = random
     text_encoder_weights: str | None = None  # local open_clip text tower state dict; None = random
     init_seed: int = 0
@@ -133,5 +143,9 @@ class StudentParams:
 
     def model_config(self) -> StudentConfig:
         """The architecture this section describes (variant with overrides applied)."""
-        overrides = {k: getattr(self, k) for k in ("image_size", "dim", "num_queries") if getattr(self, k) is not None}
+        overrides = {
+            k: getattr(self, k)
+            for k in ("image_size", "dim", "num_queries", "decoder_locality")
+            if getattr(self, k) is not None
+        }
         return dataclasses.replace(VARIANTS[self.variant], **overrides)

@@ -9,6 +9,7 @@ in the image at all" (final score = sigmoid(class) x sigmoid(presence)).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from sam3_edge.models.layers import (
@@ -72,6 +73,27 @@ class DetrEncoder(nn.Module):
         return self.norm(x)
 
 
+MAX_LOCALITY_PENALTY = 20.0  # floor of the box-locality bias: keeps attention logits in a range int8 can hold
+
+
+def box_locality_bias(boxes: torch.Tensor, strengths: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Attention bias that keeps each query's image cross-attention near its reference box.
+
+    boxes [B, Q, 4] xyxy normalised; strengths [H]; size (h, w) of the key grid -> [B, H, Q, h*w]: 0 for a key
+    cell whose centre lies inside the box, else -k x (cells outside in x + cells outside in y), floored at
+    -MAX_LOCALITY_PENALTY. The DAB / DINO-DETR anchor idea, written as the bootstrap teacher's box-RPB prior
+    (``teacher.model.init_rpb_locality``): without it every query reads the same image features.
+    """
+    h, w = size
+    xs = (torch.arange(w, device=boxes.device, dtype=boxes.dtype) + 0.5) / w  # [w]
+    ys = (torch.arange(h, device=boxes.device, dtype=boxes.dtype) + 0.5) / h  # [h]
+    x0, y0, x1, y1 = (c[..., None] for c in boxes.unbind(-1))  # each [B, Q, 1]
+    dx = (F.relu(x0 - xs) + F.relu(xs - x1)) * w  # [B, Q, w] cells outside
+    dy = (F.relu(y0 - ys) + F.relu(ys - y1)) * h  # [B, Q, h]
+    dist = (dy[..., :, None] + dx[..., None, :]).flatten(-2)  # [B, Q, h*w]
+    return (-strengths[None, :, None, None] * dist[:, None]).clamp(min=-MAX_LOCALITY_PENALTY)
+
+
 class DetrDecoderLayer(nn.Module):
     def __init__(self, *, dim: int, num_heads: int, ffn_dim: int, dropout: float) -> None:
         super().__init__()
@@ -81,26 +103,46 @@ class DetrDecoderLayer(nn.Module):
         self.ffn = FFN(dim=dim, hidden_dim=ffn_dim, dropout=dropout)
 
     def forward(
-        self, x: torch.Tensor, qpos: torch.Tensor, prompt: torch.Tensor, memory: torch.Tensor, mem_pos: torch.Tensor
+        self,
+        x: torch.Tensor,
+        qpos: torch.Tensor,
+        prompt: torch.Tensor,
+        memory: torch.Tensor,
+        mem_pos: torch.Tensor,
+        bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         x = self.self_attn(x, pos=qpos)
         x = self.cross_prompt(x, prompt)
-        x = self.cross_image(x, memory, pos=qpos, ctx_pos=mem_pos)
+        x = self.cross_image(x, memory, pos=qpos, ctx_pos=mem_pos, bias=bias)
         return self.ffn(x)
 
 
 class DetrDecoder(nn.Module):
     """Object queries + a presence token decoded against prompt latents and image memory.
 
+    ``locality``: per-head strengths (trainable) of :func:`box_locality_bias` on the image cross-attention of
+    the object queries (the presence token attends everywhere); empty = no bias.
+
     forward returns a dict: ``queries`` [B, Q, D] (last layer, normed), ``boxes`` [B, Q, 4] xyxy normalised,
     ``class_logits`` [B, Q], ``presence_logit`` [B], ``aux_boxes`` list of [B, Q, 4] for earlier layers.
     """
 
     def __init__(
-        self, *, dim: int, num_heads: int, ffn_dim: int, num_layers: int, num_queries: int, dropout: float = 0.0
+        self,
+        *,
+        dim: int,
+        num_heads: int,
+        ffn_dim: int,
+        num_layers: int,
+        num_queries: int,
+        dropout: float = 0.0,
+        locality: tuple[float, ...] = (),
     ) -> None:
         super().__init__()
+        if locality and len(locality) != num_heads:
+            raise ValueError(f"{len(locality)} locality strengths for {num_heads} attention heads")
         self.dim = dim
+        self.locality = nn.Parameter(torch.tensor(locality, dtype=torch.float32)) if locality else None
         self.query_embed = nn.Parameter(torch.randn(num_queries, dim) * 0.02)
         self.presence_token = nn.Parameter(torch.zeros(1, dim))
         # reference boxes start spread over the image (cx, cy uniform grid-ish, w = h = 0.25), in logit space
@@ -120,16 +162,29 @@ class DetrDecoder(nn.Module):
         self.presence_head = MLP(in_dim=dim, hidden_dim=dim, out_dim=1, num_layers=2)
 
     def forward(
-        self, prompt: torch.Tensor, prompt_vec: torch.Tensor, memory: torch.Tensor, mem_pos: torch.Tensor
+        self,
+        prompt: torch.Tensor,
+        prompt_vec: torch.Tensor,
+        memory: torch.Tensor,
+        mem_pos: torch.Tensor,
+        size: tuple[int, int] | None = None,
     ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        """``size``: (h, w) of the memory grid, needed with ``locality``."""
         b = memory.shape[0]
+        if self.locality is not None and (size is None or size[0] * size[1] != memory.shape[1]):
+            raise ValueError(f"locality needs the memory grid size: got {size} for {memory.shape[1]} tokens")
         x = torch.cat([self.presence_token, self.query_embed], dim=0)[None].expand(b, -1, -1)  # [B, 1+Q, D]
         ref = self.ref_logits[None].expand(b, -1, -1)  # [B, Q, 4] logits of cxcywh
         aux_boxes: list[torch.Tensor] = []
         for layer in self.layers:
             qpos = self.qpos_head(sine_coord_embedding(ref.sigmoid().detach(), self.dim))  # [B, Q, D]
             qpos = torch.cat([qpos.new_zeros(b, 1, self.dim), qpos], dim=1)  # presence token has no position
-            x = layer(x, qpos, prompt, memory, mem_pos[None])
+            bias = None
+            if self.locality is not None:
+                boxes = box_cxcywh_to_xyxy(ref.sigmoid().detach())
+                bias = box_locality_bias(boxes, self.locality, size)  # [B, H, Q, N]
+                bias = F.pad(bias, (0, 0, 1, 0))  # presence token row: no bias
+            x = layer(x, qpos, prompt, memory, mem_pos[None], bias)
             ref = ref.detach() + self.box_head(self.norm(x[:, 1:]))  # refine the box of each query
             aux_boxes.append(box_cxcywh_to_xyxy(ref.sigmoid()))
         x = self.norm(x)

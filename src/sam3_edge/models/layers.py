@@ -14,7 +14,8 @@ from torch import nn
 
 
 class Attention(nn.Module):
-    """Multi-head attention; ``key_valid`` [B, Lk] bool masks keys out (every row must keep one key)."""
+    """Multi-head attention; ``key_valid`` [B, Lk] bool masks keys out (every row must keep one key); ``bias``
+    [B, h, Lq, Lk] is added to the attention logits."""
 
     def __init__(self, *, dim: int, num_heads: int, kv_dim: int | None = None, dropout: float = 0.0) -> None:
         super().__init__()
@@ -27,7 +28,12 @@ class Attention(nn.Module):
         self.dropout = dropout
 
     def forward(
-        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, key_valid: torch.Tensor | None = None
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        key_valid: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         b, lq, d = query.shape  # [B, Lq, D]
         lk = key.shape[1]
@@ -38,6 +44,8 @@ class Attention(nn.Module):
         mask = None
         if key_valid is not None:
             mask = key_valid[:, None, None, :]  # [B, 1, 1, Lk] True = attend
+        if bias is not None:  # additive [B, h, Lq, Lk] attention bias
+            mask = bias if mask is None else bias.masked_fill(~mask, float("-inf"))
         drop = self.dropout if self.training else 0.0
         x = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)  # [B, h, Lq, d/h]
         return self.out(x.transpose(1, 2).reshape(b, lq, d))
@@ -90,11 +98,12 @@ class CrossAttentionBlock(nn.Module):
         ctx_valid: torch.Tensor | None = None,
         pos: torch.Tensor | None = None,
         ctx_pos: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         q = self.norm_q(x)
         kv = self.norm_kv(ctx)
         k = kv if ctx_pos is None else kv + ctx_pos
-        return x + self.attn(q if pos is None else q + pos, k, kv, ctx_valid)
+        return x + self.attn(q if pos is None else q + pos, k, kv, ctx_valid, bias)
 
 
 class SelfAttentionBlock(nn.Module):

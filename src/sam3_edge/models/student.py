@@ -79,6 +79,7 @@ class Student(nn.Module):
             num_layers=c.dec_layers,
             num_queries=c.num_queries,
             dropout=c.dropout,
+            locality=c.decoder_locality,
         )
         self.mask_decoder = MaskDecoder(dim=c.dim)
         self.memory_attention = MemoryAttention(dim=c.dim, num_heads=c.num_heads, ffn_dim=c.ffn_dim)
@@ -118,7 +119,7 @@ class Student(nn.Module):
         if memory_state is not None:
             tokens = self.memory_attention(tokens, pos, memory_state, memory_valid)
         enc = self.detr_encoder(tokens, pos, prompt)  # [B, N, D]
-        dec = self.detr_decoder(prompt, prompt_vec, enc, pos)
+        dec = self.detr_decoder(prompt, prompt_vec, enc, pos, size=(h, w))
         enc_map = enc.transpose(1, 2).reshape(b, d, h, w)
         masks, semantic, iou = self.mask_decoder(enc_map, p3, p2, dec["queries"], prompt_vec)
         scores = dec["class_logits"].sigmoid() * dec["presence_logit"].sigmoid()[:, None]
