@@ -179,7 +179,9 @@ def test_export_kill_9_then_rerun_equals_uninterrupted(standin_quantized, tmp_pa
     check_ok(run_stage(cmd(ref)))
     wall = time.monotonic() - t0
     out = tmp_path / "killed"
-    delay = _rng(request).uniform(0.3 * wall, 0.95 * wall)  # from python start-up: mostly during lowering
+    # from python start-up: mostly during lowering. At most 0.6 of the reference run: the second run starts with
+    # warm imports and file caches and ran >= 5% faster than the first (CI: a 0.95 bound let it finish first)
+    delay = _rng(request).uniform(0.25 * wall, 0.6 * wall)
     killed, bad = _kill_then_resume(cmd(out), out, marker=lambda: True, delay=delay, stale_name="model.pte")
     assert bad == [], f"partial files were visible: {bad}"
     assert sha256(out / "model.pte") == sha256(ref / "model.pte")
