@@ -177,11 +177,12 @@ class DetrDecoder(nn.Module):
         ref = self.ref_logits[None].expand(b, -1, -1)  # [B, Q, 4] logits of cxcywh
         aux_boxes: list[torch.Tensor] = []
         for layer in self.layers:
-            qpos = self.qpos_head(sine_coord_embedding(ref.sigmoid().detach(), self.dim))  # [B, Q, D]
+            anchor = ref.sigmoid().detach()  # [B, Q, 4] cxcywh
+            qpos = self.qpos_head(sine_coord_embedding(anchor, self.dim))  # [B, Q, D]
             qpos = torch.cat([qpos.new_zeros(b, 1, self.dim), qpos], dim=1)  # presence token has no position
             bias = None
             if self.locality is not None:
-                boxes = box_cxcywh_to_xyxy(ref.sigmoid().detach())
+                boxes = box_cxcywh_to_xyxy(anchor)
                 bias = box_locality_bias(boxes, self.locality, size)  # [B, H, Q, N]
                 bias = F.pad(bias, (0, 0, 1, 0))  # presence token row: no bias
             x = layer(x, qpos, prompt, memory, mem_pos[None], bias)

@@ -72,7 +72,7 @@ class TeacherTrainParams:
     weight_decay: float = 1e-4
     warmup_steps: int = 50
     grad_clip: float = 1.0
-    mask_size: int = 32  # GT masks are resized to this (the tiny model's mask resolution)
+    mask_size: int = 32  # GT masks are loaded at this side; finer than the model's masks, the loss upsamples them
     prompt_mix: dict[str, float] = field(default_factory=lambda: {"text": 0.6, "point": 0.2, "box": 0.2})
     checkpoint_every: int = 200  # steps between resume checkpoints
     loss: LossWeights = field(default_factory=LossWeights)

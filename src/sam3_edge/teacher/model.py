@@ -111,8 +111,7 @@ def init_rpb_locality(mlp: nn.Module, strengths: tuple[float, ...]) -> None:
     first.weight[:2] = torch.tensor([[-1.0, 0.0], [0.0, 1.0]])
     first.bias[:2] = 0.0
     last.weight.zero_()
-    last.weight[:, 0] = -torch.tensor(strengths)
-    last.weight[:, 1] = -torch.tensor(strengths)
+    last.weight[:, :2] = -torch.tensor(strengths)[:, None]  # both distance terms, -k per head
     last.bias.zero_()
 
 
@@ -148,5 +147,5 @@ def init_bootstrap_weights(model: Sam3Model, *, seed: int, rpb_locality: tuple[f
 
 def build_bootstrap_model(params: TinySam3Params, *, image_size: int, vocab_size: int, seed: int) -> Sam3Model:
     model = Sam3Model(bootstrap_config(params, image_size=image_size, vocab_size=vocab_size))
-    init_bootstrap_weights(model, seed=seed, rpb_locality=tuple(params.rpb_locality))
+    init_bootstrap_weights(model, seed=seed, rpb_locality=params.rpb_locality)
     return model

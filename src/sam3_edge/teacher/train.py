@@ -113,10 +113,10 @@ def train_bootstrap(
             group["lr"] = _lr_at(step, base=tp.lr, warmup=tp.warmup_steps, total=tp.steps)
         vision = adapter.encode_images(images)
         outputs = adapter.forward_prompts(vision, prompts, side=float(params.image_size), image_index=index)
-        if outputs["mask_logits"].shape[-1] != tp.mask_size:
+        if outputs["mask_logits"].shape[-1] > tp.mask_size:
             raise ValueError(
                 f"teacher.train.mask_size={tp.mask_size} but the model predicts "
-                f"{outputs['mask_logits'].shape[-1]} px masks: set it to that"
+                f"{outputs['mask_logits'].shape[-1]} px masks: set it to that or finer"
             )
         terms = set_prediction_loss(
             mask_logits=outputs["mask_logits"],

@@ -163,6 +163,31 @@ def matching_cost(
     return cost
 
 
+def target_mask_size(target_masks: list[torch.Tensor], logits: torch.Tensor) -> tuple[int, int]:
+    """The one [H, W] of ``target_masks``, checked to be at least the size of ``logits`` [..., h, w].
+
+    Raises ValueError when the targets disagree on their size or are coarser than the predictions (that would
+    need the predictions downsampled, which no caller intends).
+    """
+    sizes = {tuple(t.shape[-2:]) for t in target_masks}
+    if len(sizes) != 1:
+        raise ValueError(f"target masks have different sizes {sorted(sizes)}: resize them to one size")
+    (size,) = sizes
+    if size[0] < logits.shape[-2] or size[1] < logits.shape[-1]:
+        raise ValueError(
+            f"target masks ({size[0]}x{size[1]}) are coarser than the predicted masks "
+            f"({logits.shape[-2]}x{logits.shape[-1]}): load them at the prediction size or finer"
+        )
+    return size
+
+
+def upsample_logits(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Mask logits [N, h, w] -> [N, H, W], bilinear as at inference (unchanged when the size is equal)."""
+    if tuple(logits.shape[-2:]) == tuple(size):
+        return logits
+    return F.interpolate(logits[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+
+
 def set_prediction_loss(
     *,
     mask_logits: torch.Tensor,
@@ -180,8 +205,14 @@ def set_prediction_loss(
     target_masks: B tensors [N_b, h, w] (N_b = 0 for a negative pair); target_boxes: B tensors [N_b, 4];
     semantic_logits: [B, h, w] or None. Returns the weighted ``total`` and each unweighted term (means over
     matched instances / samples), so training can log them.
+
+    Targets may be finer than the predictions (``[N_b, H, W]``, H >= h, W >= w): the mask and semantic logits
+    are then upsampled bilinearly to the target size, as inference upsamples them to the input size, so matching
+    and the mask terms score where the mask boundary lands after upsampling, not only whole cells. Only the
+    matched queries are upsampled with gradient; matching upsamples without it.
     """
     bsz = mask_logits.shape[0]
+    size = target_mask_size(target_masks, mask_logits)
     matched_pred, matched_tgt_masks, matched_boxes, matched_tgt_boxes = [], [], [], []
     cls_terms = []
     for b in range(bsz):
@@ -191,7 +222,7 @@ def set_prediction_loss(
             with torch.no_grad():
                 cost = matching_cost(
                     class_logits=class_logits[b].float(),
-                    mask_logits=mask_logits[b].float(),
+                    mask_logits=upsample_logits(mask_logits[b].float(), size),
                     target_masks=tgt,
                     boxes=boxes[b],
                     target_boxes=target_boxes[b],
@@ -210,7 +241,7 @@ def set_prediction_loss(
     zero = mask_logits.sum() * 0.0
     terms: dict[str, torch.Tensor] = {}
     if matched_pred:
-        pm, tm = torch.cat(matched_pred), torch.cat(matched_tgt_masks)
+        pm, tm = upsample_logits(torch.cat(matched_pred), size), torch.cat(matched_tgt_masks)
         pb, tb = torch.cat(matched_boxes), torch.cat(matched_tgt_boxes)
         terms["mask_bce"] = mask_bce_loss(pm, tm).mean()
         terms["mask_dice"] = dice_loss(pm, tm).mean()
@@ -225,13 +256,11 @@ def set_prediction_loss(
     if semantic_logits is not None:
         union = torch.stack(
             [
-                t.any(0)
-                if len(t)
-                else torch.zeros(semantic_logits.shape[-2:], dtype=torch.bool, device=semantic_logits.device)
+                t.any(0) if len(t) else torch.zeros(size, dtype=torch.bool, device=semantic_logits.device)
                 for t in target_masks
             ]
         )
-        terms["semantic"] = semantic_seg_loss(semantic_logits, union).mean()
+        terms["semantic"] = semantic_seg_loss(upsample_logits(semantic_logits, size), union).mean()
     total = sum(getattr(weights, name) * value for name, value in terms.items())
     terms["total"] = total  # type: ignore[assignment]
     return terms

@@ -56,15 +56,22 @@ def resize_logits(logits: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def gt_loss(out: dict, batch: dict, weights: LossWeights, mask_size: int) -> dict[str, torch.Tensor]:
-    """The teacher's set-prediction criterion against the GT of the batch (masks compared at ``mask_size``)."""
+    """The teacher's set-prediction criterion against the GT of the batch (masks compared at ``mask_size``).
+
+    Finer predictions are resized down to ``mask_size``; coarser ones stay as they are, and the criterion
+    upsamples only the matched queries (``sam3_edge.train.losses.set_prediction_loss``).
+    """
+    masks, semantic = out["mask_logits"], out["semantic_logits"]
+    if masks.shape[-1] > mask_size:
+        masks, semantic = resize_logits(masks, mask_size), resize_logits(semantic, mask_size)
     return set_prediction_loss(
-        mask_logits=resize_logits(out["mask_logits"], mask_size),
+        mask_logits=masks,
         boxes=out["boxes"],
         class_logits=out["class_logits"],
         presence_logits=out["presence_logit"],
         target_masks=batch["gt_masks"],
         target_boxes=batch["gt_boxes"],
-        semantic_logits=resize_logits(out["semantic_logits"], mask_size)[:, 0],
+        semantic_logits=semantic[:, 0],
         weights=weights,
     )
 

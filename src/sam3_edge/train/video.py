@@ -155,7 +155,7 @@ def distill_video(
             out = model(
                 frames[t], pt.token_ids, pt.points, pt.box, pt.box_valid, memory_state=state, memory_valid=valid
             )
-            masks = [g[t][None] if g[t].any() else g[t][:0] for g in batch["gt"]]
+            masks = [g[t][None] if g[t].any() else g[t][None][:0] for g in batch["gt"]]  # [1 or 0, M, M]
             boxes = [_mask_box(m) for m in masks]
             gt = gt_loss(out, {"gt_masks": masks, "gt_boxes": boxes}, params.loss, o.mask_size)
             terms.setdefault("gt_total", []).append(gt["total"])
