@@ -79,7 +79,15 @@ def test_two_queued_experiments_in_parallel_keep_outputs_and_mlflow_runs_apart(t
     _run(["git", "commit", "-qm", "toy"], proj, env)
     for name, x in (("exp-a", 1), ("exp-b", 2)):
         _run([*dvc, "exp", "run", "--queue", "-S", f"x={x}", "--name", name], proj, env)
-    _run([*dvc, "queue", "start", "-j", "2"], proj, env)
+    # `queue start` exits within seconds, but its daemonised workers inherit its stdout / stderr: with pipes,
+    # subprocess.run waits for the workers to exit too (measured: exit 2 s, pipes closed 18 s), and a worker
+    # that idles on made the call time out. Its output goes to a file; the status loop below is the wait.
+    start_log = tmp_path / "queue-start.log"
+    with start_log.open("w") as log:
+        proc = subprocess.run(
+            [*dvc, "queue", "start", "-j", "2"], cwd=proj, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=120
+        )
+    assert proc.returncode == 0, f"dvc queue start failed:\n{start_log.read_text()[-3000:]}"
     deadline = time.monotonic() + 400
     while True:
         status = _run([*dvc, "queue", "status"], proj, env)
