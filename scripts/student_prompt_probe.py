@@ -24,6 +24,7 @@ from sam3_edge.models.factory import build_student
 from sam3_edge.models.prompts import prepare_prompts
 from sam3_edge.train.checkpoint import load_checkpoint
 from sam3_edge.types import Prompt
+from sam3_edge.utils import masked_mean
 
 
 def mean_pairwise_cosine(x: torch.Tensor) -> float:
@@ -37,24 +38,23 @@ def probe(path: str, phrases: list[str], pairs: list[tuple[Path, str, bool]]) ->
     student = build_student(StudentConfig.from_json(ckpt.model_config))
     student.load_state_dict(ckpt.model_state)
     student.eval()
-    pt = prepare_prompts(
-        [Prompt(kind="text", text=t) for t in phrases],
-        tokenizer=build_tokenizer(student.config.context_length),
-        max_points=student.config.max_points,
-    )
+    tokenizer = build_tokenizer(student.config.context_length)
+
+    def text_prompts(texts):
+        return prepare_prompts(
+            [Prompt(kind="text", text=t) for t in texts], tokenizer=tokenizer, max_points=student.config.max_points
+        )
+
+    pt = text_prompts(phrases)
     gen = torch.Generator().manual_seed(0)
     size = student.config.image_size
     image = torch.rand(1, 3, size, size, generator=gen).expand(len(phrases), -1, -1, -1)
     with torch.no_grad():
         tokens, valid = student.encode_text(pt.token_ids)
-        pooled = (tokens * valid[..., None]).sum(1) / valid.sum(1, keepdim=True)
+        pooled = masked_mean(tokens, valid)  # as phase 1 pools them for the text distillation
         latents, vec = student.encode_prompt(tokens, valid, pt.points, pt.box, pt.box_valid)
         out = student(image, pt.token_ids, pt.points, pt.box, pt.box_valid)
-        pp = prepare_prompts(
-            [Prompt(kind="text", text=t) for _, t, _ in pairs],
-            tokenizer=build_tokenizer(student.config.context_length),
-            max_points=student.config.max_points,
-        )
+        pp = text_prompts([t for _, t, _ in pairs])
         images = torch.stack([resize_image(read_image(f), size) for f, _, _ in pairs])
         presence = student(images, pp.token_ids, pp.points, pp.box, pp.box_valid)["presence_logit"]
     positive = torch.tensor([p for _, _, p in pairs])
