@@ -164,3 +164,14 @@ def setup_logging(level: str | int = "INFO") -> None:
 def progress_disabled() -> bool:
     """tqdm bars are quiet under CI (CI=true) or when SAM3_EDGE_QUIET is set."""
     return bool(os.environ.get("CI") or os.environ.get("SAM3_EDGE_QUIET"))
+
+
+def resize_logits(logits, size: int | tuple[int, int]):
+    """Mask logits [..., h, w] -> [..., H, W], bilinear as at inference (returned as they are when the size matches)."""
+    import torch.nn.functional as F
+
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    if tuple(logits.shape[-2:]) == size:
+        return logits
+    flat = F.interpolate(logits.reshape(-1, 1, *logits.shape[-2:]), size=size, mode="bilinear", align_corners=False)
+    return flat.reshape(*logits.shape[:-2], *size)

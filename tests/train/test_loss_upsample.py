@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from sam3_edge.data.datasets import resize_masks
-from sam3_edge.train.losses import LossWeights, set_prediction_loss, upsample_logits
+from sam3_edge.train.losses import LossWeights, set_prediction_loss
+from sam3_edge.utils import resize_logits
 
 
 def _disc(size: int, cx: float, cy: float, r: float) -> torch.Tensor:
@@ -39,7 +40,7 @@ def test_fine_targets_score_the_upsampled_logits():
     got = set_prediction_loss(**batch)
     up = dict(batch)
     up["mask_logits"] = F.interpolate(batch["mask_logits"], size=(32, 32), mode="bilinear", align_corners=False)
-    up["semantic_logits"] = upsample_logits(batch["semantic_logits"], (32, 32))
+    up["semantic_logits"] = resize_logits(batch["semantic_logits"], (32, 32))
     want = set_prediction_loss(**up)
     for name in want:
         assert torch.allclose(got[name], want[name], atol=1e-6), name
@@ -76,7 +77,7 @@ def _fit(target: torch.Tensor, *, low: int, loss_size: int, steps: int = 300) ->
         opt.zero_grad()
         terms["total"].backward()
         opt.step()
-    pred = upsample_logits(logits.detach()[0], tuple(target.shape))[0] > 0
+    pred = resize_logits(logits.detach()[0], tuple(target.shape))[0] > 0
     return float((pred & target).sum() / (pred | target).sum())
 
 

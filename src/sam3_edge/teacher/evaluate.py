@@ -13,13 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from sam3_edge.data.records import ConceptPair
 from sam3_edge.eval.metrics import BinaryCounts, matched_instance_ious, mean_score, precision_recall_f1, top_query_iou
 from sam3_edge.types import Prediction, Predictor, Prompt
-from sam3_edge.utils import progress_disabled
+from sam3_edge.utils import progress_disabled, resize_logits
 
 
 @dataclass
@@ -32,10 +31,7 @@ class PairSample:
 
 
 def _upsampled_masks(pred: Prediction, b: int, size: int) -> np.ndarray:
-    logits = pred.mask_logits[b : b + 1].float()
-    if logits.shape[-2:] != (size, size):
-        logits = F.interpolate(logits, size=(size, size), mode="bilinear", align_corners=False)
-    return (logits[0] > 0).cpu().numpy()
+    return (resize_logits(pred.mask_logits[b].float(), size) > 0).cpu().numpy()
 
 
 def _batches(items: Sequence, size: int):

@@ -16,6 +16,7 @@ import torchvision
 
 from sam3_edge.config import check
 from sam3_edge.train.matcher import match_instances
+from sam3_edge.utils import resize_logits
 
 
 @dataclass(frozen=True)
@@ -181,13 +182,6 @@ def target_mask_size(target_masks: list[torch.Tensor], logits: torch.Tensor) -> 
     return size
 
 
-def upsample_logits(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Mask logits [N, h, w] -> [N, H, W], bilinear as at inference (unchanged when the size is equal)."""
-    if tuple(logits.shape[-2:]) == tuple(size):
-        return logits
-    return F.interpolate(logits[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
-
-
 def set_prediction_loss(
     *,
     mask_logits: torch.Tensor,
@@ -222,7 +216,7 @@ def set_prediction_loss(
             with torch.no_grad():
                 cost = matching_cost(
                     class_logits=class_logits[b].float(),
-                    mask_logits=upsample_logits(mask_logits[b].float(), size),
+                    mask_logits=resize_logits(mask_logits[b].float(), size),
                     target_masks=tgt,
                     boxes=boxes[b],
                     target_boxes=target_boxes[b],
@@ -241,7 +235,7 @@ def set_prediction_loss(
     zero = mask_logits.sum() * 0.0
     terms: dict[str, torch.Tensor] = {}
     if matched_pred:
-        pm, tm = upsample_logits(torch.cat(matched_pred), size), torch.cat(matched_tgt_masks)
+        pm, tm = resize_logits(torch.cat(matched_pred), size), torch.cat(matched_tgt_masks)
         pb, tb = torch.cat(matched_boxes), torch.cat(matched_tgt_boxes)
         terms["mask_bce"] = mask_bce_loss(pm, tm).mean()
         terms["mask_dice"] = dice_loss(pm, tm).mean()
@@ -260,7 +254,7 @@ def set_prediction_loss(
                 for t in target_masks
             ]
         )
-        terms["semantic"] = semantic_seg_loss(upsample_logits(semantic_logits, size), union).mean()
+        terms["semantic"] = semantic_seg_loss(resize_logits(semantic_logits, size), union).mean()
     total = sum(getattr(weights, name) * value for name, value in terms.items())
     terms["total"] = total  # type: ignore[assignment]
     return terms

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from sam3_edge.models.encoders import build_tokenizer
@@ -29,7 +28,7 @@ from sam3_edge.train.distill_losses import (
 from sam3_edge.train.distributed import DistInfo
 from sam3_edge.train.loop import LoopResult, run_loop
 from sam3_edge.train.losses import LossWeights, set_prediction_loss
-from sam3_edge.utils import masked_mean
+from sam3_edge.utils import masked_mean, resize_logits
 
 LOG = logging.getLogger(__name__)
 
@@ -46,13 +45,6 @@ def student_forward(
     pt = pt.to(images.device)
     index = None if image_index is None else image_index.to(images.device)
     return student(images, pt.token_ids, pt.points, pt.box, pt.box_valid, image_index=index)
-
-
-def resize_logits(logits: torch.Tensor, size: int) -> torch.Tensor:
-    """[B, Q, h, w] -> [B, Q, size, size] (bilinear)."""
-    if logits.shape[-1] == size:
-        return logits
-    return F.interpolate(logits, size=(size, size), mode="bilinear", align_corners=False)
 
 
 def gt_loss(out: dict, batch: dict, weights: LossWeights, mask_size: int) -> dict[str, torch.Tensor]:
