@@ -78,10 +78,15 @@ class Phase2Params:
     feature_weight: float = 0.1  # keep the phase-1 alignment as a regulariser
     teacher_score_threshold: float = 0.5  # teacher queries above this are distillation targets
     temperature: float = 1.0
+    # Extra phrases of each sample's image (its other SA-Co pairs, positive and negative) run over the same image
+    # features with a presence-only GT loss, so the presence head sees one image under several phrases per step
+    # (as the teacher and the fine-tune do); 0 = off.
+    contrast_phrases: int = 0
     loss: LossWeights = field(default_factory=LossWeights)
 
     def __post_init__(self) -> None:
         _check_mix(self.prompt_mix)
+        check(self.contrast_phrases >= 0, "contrast_phrases", "must be >= 0")
         for name in ("gt_weight", "distill_weight", "feature_weight"):
             check(getattr(self, name) >= 0, name, "must be >= 0")
         check(0 < self.teacher_score_threshold < 1, "teacher_score_threshold", "must be in (0, 1)")

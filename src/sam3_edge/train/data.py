@@ -86,6 +86,7 @@ class CachedBatches:
             )
         self.prompt_scale = image_size / float(teacher_size)
         self._pairs: dict[str, dict[int, Any]] = {}
+        self._phrases: dict[str, dict[str, list[tuple[int, str, bool]]]] = {}
         self._images: dict[str, torch.Tensor] = {}
 
     def kinds(self, keys: list[str]) -> list[str]:
@@ -100,6 +101,18 @@ class CachedBatches:
             return self._pairs[index_file][pair_id]
         except KeyError:
             raise KeyError(f"{index_file}: no concept pair {pair_id} (cache built from another index?)") from None
+
+    def image_phrases(self, meta: dict) -> list[tuple[str, bool]]:
+        """The other concept pairs on the sample's image: (phrase, positive) each, in index order."""
+        index_file = meta["index_file"]
+        if index_file not in self._phrases:
+            self._pair(index_file, meta["pair_id"])  # loads the index
+            by_image: dict[str, list[tuple[int, str, bool]]] = {}
+            for p in self._pairs[index_file].values():
+                by_image.setdefault(p.image, []).append((p.pair_id, p.text, not p.negative))
+            self._phrases[index_file] = by_image
+        own = meta["pair_id"]
+        return [(text, pos) for pid, text, pos in self._phrases[index_file].get(meta["image"], []) if pid != own]
 
     def _image(self, index_file: str, rel: str) -> torch.Tensor:
         from sam3_edge.data.datasets import read_image, resize_image, resolve_path
@@ -125,9 +138,10 @@ class CachedBatches:
 
     def load(self, keys: list[str]) -> dict[str, Any]:
         """-> {image [B,3,S,S], prompts [B], teacher {name: [B, ...] float32}, gt_masks [B x [N,M,M]], gt_boxes}."""
-        images, prompts, teacher, gt_masks, gt_boxes = [], [], [], [], []
+        images, prompts, teacher, gt_masks, gt_boxes, phrases = [], [], [], [], [], []
         for key in keys:
             meta = self.cache.meta(key)
+            phrases.append(self.image_phrases(meta) if self.with_gt else [])
             images.append(self._image(meta["index_file"], meta["image"]))
             prompts.append(scale_prompt(Prompt.from_json(meta["prompt"]), self.prompt_scale))
             teacher.append({k: v.float() for k, v in self.cache.load(key).items()})
@@ -149,4 +163,5 @@ class CachedBatches:
             "teacher": stacked,
             "gt_masks": gt_masks,
             "gt_boxes": gt_boxes,
+            "image_phrases": phrases,
         }

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import logging
 import math
+import zlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from sam3_edge.models.encoders import build_tokenizer
@@ -28,6 +31,7 @@ from sam3_edge.train.distill_losses import (
 from sam3_edge.train.distributed import DistInfo
 from sam3_edge.train.loop import LoopResult, run_loop
 from sam3_edge.train.losses import LossWeights, set_prediction_loss
+from sam3_edge.types import Prompt
 from sam3_edge.utils import masked_mean, resize_logits
 
 LOG = logging.getLogger(__name__)
@@ -45,6 +49,32 @@ def student_forward(
     pt = pt.to(images.device)
     index = None if image_index is None else image_index.to(images.device)
     return student(images, pt.token_ids, pt.points, pt.box, pt.box_valid, image_index=index)
+
+
+def contrast_presence_loss(student: Student, out: dict, batch: dict, tokenizer, count: int) -> torch.Tensor | None:
+    """Presence BCE of up to ``count`` other phrases of each sample's image over that sample's image features.
+
+    ``out`` is the student's output on the batch (its ``fpn`` is per sample); ``batch["image_phrases"]`` lists the
+    (phrase, positive) pairs of each sample's image. The phrases are drawn from the batch keys (resumable). None
+    when no sample's image has another phrase.
+    """
+    rng = np.random.default_rng(zlib.crc32("|".join(batch["keys"]).encode()))
+    prompts, slots, targets = [], [], []
+    for slot, phrases in enumerate(batch["image_phrases"]):
+        for j in rng.permutation(len(phrases))[:count]:
+            text, positive = phrases[j]
+            prompts.append(Prompt(kind="text", text=text))
+            slots.append(slot)
+            targets.append(float(positive))
+    if not prompts:
+        return None
+    device = out["presence_logit"].device
+    pt = prepare_prompts(prompts, tokenizer=tokenizer, max_points=student.config.max_points).to(device)
+    index = torch.tensor(slots, device=device)
+    text, valid = student.encode_text(pt.token_ids)
+    prompt, vec = student.encode_prompt(text, valid, pt.points, pt.box, pt.box_valid)
+    dec = student.decode([level[index] for level in out["fpn"]], prompt, vec)
+    return F.binary_cross_entropy_with_logits(dec["presence_logit"], torch.tensor(targets, device=device))
 
 
 def gt_loss(out: dict, batch: dict, weights: LossWeights, mask_size: int) -> dict[str, torch.Tensor]:
@@ -240,6 +270,11 @@ def distill_phase2(
         gt = gt_loss(out, batch, params.loss, o.mask_size)
         total = params.gt_weight * gt["total"] + params.distill_weight * kd_total
         terms = {**kd, **{f"gt_{k}": v for k, v in gt.items()}}
+        if params.contrast_phrases > 0:
+            contrast = contrast_presence_loss(model, out, batch, tokenizer, params.contrast_phrases)
+            if contrast is not None:
+                terms["contrast_presence"] = contrast
+                total = total + params.gt_weight * params.loss.presence * contrast
         if params.feature_weight > 0:
             feat = feature_loss(out, t, extra, levels)
             terms.update(feat)
