@@ -172,3 +172,16 @@ def test_pretrained_weights_load_from_local_files(tmp_path, caplog):
     assert "random init" in caplog.text
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         build_student("tiny", text_encoder_weights=str(tmp_path / "missing.pt"))
+
+
+def test_detect_is_the_decoders_part_of_decode(tiny):
+    ex = tiny.example_inputs(2)
+    with torch.no_grad():
+        fpn = tiny.image_encoder(ex["image"])
+        text, valid = tiny.encode_text(ex["token_ids"])
+        prompt, vec = tiny.encode_prompt(text, valid, ex["points"], ex["box"], ex["box_valid"])
+        enc, dec = tiny.detect(fpn, prompt, vec)
+        full = tiny.decode(fpn, prompt, vec)
+    assert torch.equal(enc, full["encoder"])
+    for name in ("presence_logit", "class_logits", "boxes", "queries"):
+        assert torch.equal(dec[name], full[name]), name

@@ -15,7 +15,7 @@ from sam3_edge.train.phases import contrast_presence_loss, distill_phase2, stude
 
 def _batch(cache_dir, n=3):
     cache = open_cache(cache_dir)
-    batches = CachedBatches(cache, image_size=64, mask_size=16)
+    batches = CachedBatches(cache, image_size=64, mask_size=16, with_phrases=True)
     return cache, batches, batches.load(cache.keys()[:n])
 
 
@@ -30,6 +30,16 @@ def test_image_phrases_are_the_other_pairs_of_the_same_image(train_data):
         )
         got = batches.image_phrases(meta)
         assert sorted(got) == expected and len(got) > 0
+
+
+def test_batches_list_image_phrases_only_when_asked(train_data):
+    _, cache_dir, _ = train_data
+    cache = open_cache(cache_dir)
+    keys = cache.keys()[:3]
+    plain = CachedBatches(cache, image_size=64, mask_size=16).load(keys)
+    assert plain["image_phrases"] == [[], [], []]
+    asked = CachedBatches(cache, image_size=64, mask_size=16, with_phrases=True).load(keys)
+    assert all(len(p) > 0 for p in asked["image_phrases"])
 
 
 def test_contrast_loss_reaches_the_text_path_and_is_drawn_from_the_keys(train_data):

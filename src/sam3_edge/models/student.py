@@ -104,6 +104,25 @@ class Student(nn.Module):
         valid = torch.cat([text_valid, geo_valid], dim=1)
         return self.resampler(tokens, valid)
 
+    def detect(
+        self,
+        fpn: list[torch.Tensor],
+        prompt: torch.Tensor,
+        prompt_vec: torch.Tensor,
+        memory_state: torch.Tensor | None = None,
+        memory_valid: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, dict]:
+        """The DETR part alone (no masks): -> encoder tokens [B, N, D], the decoder's dict (queries, boxes, class
+        and presence logits). Enough for a loss on presence only."""
+        p4 = fpn[2]
+        _, d, h, w = p4.shape
+        tokens = p4.flatten(2).transpose(1, 2)  # [B, N=h*w, D]
+        pos = sine_grid_embedding(h, w, d, device=p4.device, dtype=p4.dtype)  # [N, D]
+        if memory_state is not None:
+            tokens = self.memory_attention(tokens, pos, memory_state, memory_valid)
+        enc = self.detr_encoder(tokens, pos, prompt)  # [B, N, D]
+        return enc, self.detr_decoder(prompt, prompt_vec, enc, pos, size=(h, w))
+
     def decode(
         self,
         fpn: list[torch.Tensor],
@@ -114,12 +133,7 @@ class Student(nn.Module):
     ) -> dict:
         p2, p3, p4, _ = fpn
         b, d, h, w = p4.shape
-        tokens = p4.flatten(2).transpose(1, 2)  # [B, N=h*w, D]
-        pos = sine_grid_embedding(h, w, d, device=p4.device, dtype=p4.dtype)  # [N, D]
-        if memory_state is not None:
-            tokens = self.memory_attention(tokens, pos, memory_state, memory_valid)
-        enc = self.detr_encoder(tokens, pos, prompt)  # [B, N, D]
-        dec = self.detr_decoder(prompt, prompt_vec, enc, pos, size=(h, w))
+        enc, dec = self.detect(fpn, prompt, prompt_vec, memory_state, memory_valid)
         enc_map = enc.transpose(1, 2).reshape(b, d, h, w)
         masks, semantic, iou = self.mask_decoder(enc_map, p3, p2, dec["queries"], prompt_vec)
         scores = dec["class_logits"].sigmoid() * dec["presence_logit"].sigmoid()[:, None]

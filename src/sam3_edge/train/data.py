@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from sam3_edge.types import Prompt
+from sam3_edge.utils import resize_logits
 
 LOG = logging.getLogger(__name__)
 
@@ -74,11 +74,16 @@ class CachedBatches:
     from the index file each sample names (``meta["index_file"]``, paths relative to its root).
     """
 
-    def __init__(self, cache: Any, *, image_size: int, mask_size: int, with_gt: bool = True) -> None:
+    def __init__(
+        self, cache: Any, *, image_size: int, mask_size: int, with_gt: bool = True, with_phrases: bool = False
+    ) -> None:
+        """``with_phrases``: each batch lists the other (phrase, positive) pairs of every sample's image
+        (``image_phrases``, for phase 2's phrase-contrast term); otherwise those lists are empty."""
         self.cache = cache
         self.image_size = image_size
         self.mask_size = mask_size
         self.with_gt = with_gt
+        self.with_phrases = with_phrases
         teacher_size = cache.manifest.get("image_size")
         if not teacher_size:
             raise ValueError(
@@ -141,7 +146,7 @@ class CachedBatches:
         images, prompts, teacher, gt_masks, gt_boxes, phrases = [], [], [], [], [], []
         for key in keys:
             meta = self.cache.meta(key)
-            phrases.append(self.image_phrases(meta) if self.with_gt else [])
+            phrases.append(self.image_phrases(meta) if self.with_phrases else [])
             images.append(self._image(meta["index_file"], meta["image"]))
             prompts.append(scale_prompt(Prompt.from_json(meta["prompt"]), self.prompt_scale))
             teacher.append({k: v.float() for k, v in self.cache.load(key).items()})
@@ -151,9 +156,8 @@ class CachedBatches:
                 gt_boxes.append(b)
         names = sorted(teacher[0])
         stacked = {n: torch.stack([t[n] for t in teacher]) for n in names}
-        if "mask_logits" in stacked and stacked["mask_logits"].shape[-1] != self.mask_size:
-            q = stacked["mask_logits"]
-            stacked["mask_logits"] = F.interpolate(q, size=(self.mask_size,) * 2, mode="bilinear", align_corners=False)
+        if "mask_logits" in stacked:
+            stacked["mask_logits"] = resize_logits(stacked["mask_logits"], self.mask_size)
         if "presence_logit" in stacked:
             stacked["presence_logit"] = stacked["presence_logit"].reshape(-1)
         return {

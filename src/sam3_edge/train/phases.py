@@ -73,7 +73,7 @@ def contrast_presence_loss(student: Student, out: dict, batch: dict, tokenizer, 
     index = torch.tensor(slots, device=device)
     text, valid = student.encode_text(pt.token_ids)
     prompt, vec = student.encode_prompt(text, valid, pt.points, pt.box, pt.box_valid)
-    dec = student.decode([level[index] for level in out["fpn"]], prompt, vec)
+    _, dec = student.detect([level[index] for level in out["fpn"]], prompt, vec)  # presence only: no masks
     return F.binary_cross_entropy_with_logits(dec["presence_logit"], torch.tensor(targets, device=device))
 
 
@@ -164,8 +164,10 @@ def _metrics(result: LoopResult, sampler: MixSampler, batches: CachedBatches, ex
     }
 
 
-def _prepare(student: Student, cache: Any, mix: dict[str, float], mask_size: int, seed: int):
-    batches = CachedBatches(cache, image_size=student.config.image_size, mask_size=mask_size)
+def _prepare(
+    student: Student, cache: Any, mix: dict[str, float], mask_size: int, seed: int, *, with_phrases: bool = False
+):
+    batches = CachedBatches(cache, image_size=student.config.image_size, mask_size=mask_size, with_phrases=with_phrases)
     keys = cache.keys()
     sampler = MixSampler(keys=keys, kinds=batches.kinds(keys), mix=mix, seed=seed)
     return batches, sampler
@@ -234,7 +236,9 @@ def distill_phase2(
     """Refine outputs: teacher logit distillation + GT set loss (+ a small feature-alignment regulariser)."""
     o = params.optim
     _init_student(student, init_from)
-    batches, sampler = _prepare(student, cache, params.prompt_mix, o.mask_size, o.seed)
+    batches, sampler = _prepare(
+        student, cache, params.prompt_mix, o.mask_size, o.seed, with_phrases=params.contrast_phrases > 0
+    )
     adapters, levels = build_adapters(student, cache)
     if init_from is not None:  # phase-1 adapters continue, when the checkpoint carries them
         from sam3_edge.train.checkpoint import load_checkpoint
