@@ -108,10 +108,31 @@ def test_training_resumes_from_its_checkpoint(teacher_data, tmp_path, monkeypatc
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="known gap: at test scale (56 px, 150 steps, 28 val pairs) the recipe does not learn yet; the embedded "
-    "run does (metrics/teacher.json: point mIoU 0.60 vs whole-image baseline 0.03, presence F1 0.89 vs 0.74)",
+    reason="known gap: at test scale (56 px, 150 steps, 28 val pairs) the recipe fits its train images (test below) "
+    "but does not generalise yet; the embedded run does (metrics/teacher.json: point mIoU 0.61 vs whole-image "
+    "baseline 0.03, presence F1 0.93 vs 0.74)",
 )
 def test_bootstrap_teacher_beats_the_whole_image_baseline(teacher_data, tmp_path):
+    m = _train_small(teacher_data, tmp_path, val_index=teacher_data / "concepts_val.json")
+    base = m["baseline_whole_image"]
+    assert m["box"]["miou"] > 2 * base["box_miou"]
+    assert m["point"]["miou"] > 2 * base["point_miou"]
+
+
+@pytest.mark.slow
+def test_bootstrap_teacher_fits_its_train_images_beyond_the_baseline(teacher_data, tmp_path):
+    """The learnable part at test scale: scored on the images it trained on, the recipe clears the baseline
+    (generalisation is measured by the embedded run, metrics/teacher.json). Measured: point / box mIoU 0.12 / 0.13
+    vs 0.03, text mIoU 0.12 vs 0.02, presence F1 1.0 vs 0.75."""
+    m = _train_small(teacher_data, tmp_path, val_index=teacher_data / "concepts_train.json")
+    base = m["baseline_whole_image"]
+    assert m["box"]["miou"] > 2 * base["box_miou"], (m["box"], base)
+    assert m["point"]["miou"] > 2 * base["point_miou"], (m["point"], base)
+    assert m["text"]["instance_miou"] > 2 * base["instance_miou"], (m["text"], base)
+    assert m["text"]["presence"]["f1"] > base["presence_f1"] + 0.1, (m["text"]["presence"], base)
+
+
+def _train_small(teacher_data, tmp_path, *, val_index):
     params = from_dict(
         TeacherParams,
         {
@@ -130,12 +151,9 @@ def test_bootstrap_teacher_beats_the_whole_image_baseline(teacher_data, tmp_path
             "eval": {"max_pairs": 0, "batch_size": 8},
         },
     )
-    m = train_bootstrap(
+    return train_bootstrap(
         params,
         train_index=teacher_data / "concepts_train.json",
-        val_index=teacher_data / "concepts_val.json",
+        val_index=val_index,
         out_dir=tmp_path / "t",
     )
-    base = m["baseline_whole_image"]
-    assert m["box"]["miou"] > 2 * base["box_miou"]
-    assert m["point"]["miou"] > 2 * base["point_miou"]
