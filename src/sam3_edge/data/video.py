@@ -1,4 +1,4 @@
-"""mp4 reading and writing through PyAV (h264, as SA-V ships); decode failures become :class:`DataError`."""
+"""mp4 reading and writing through PyAV (SA-V ships h264; synthetic clips are bit-exact MPEG-4 Part 2); decode failures become :class:`DataError`."""
 
 from __future__ import annotations
 
@@ -21,19 +21,25 @@ class VideoInfo:
     height: int
 
 
-def write_video(path: str | Path, frames: np.ndarray, *, fps: int = 24, crf: int = 18) -> None:
-    """Atomically write ``np.uint8 [T, H, W, 3]`` RGB frames as an h264/yuv420p mp4 (H and W even)."""
+def write_video(path: str | Path, frames: np.ndarray, *, fps: int = 24, qscale: int = 1) -> None:
+    """Atomically write ``np.uint8 [T, H, W, 3]`` RGB frames as an mp4 (yuv420p, H and W even).
+
+    The bytes are a pure function of ``frames``: FFmpeg's own MPEG-4 Part 2 encoder in bit-exact mode, one thread.
+    SA-V ships h264, but libx264 is not reproducible here: the same 24 frames encoded 8 times in one process gave
+    3-4 different files (also with its x264-params threads=1:lookahead-threads=1 and numpy-converted yuv420p
+    input), so a fresh clone never matched the committed ``data/synthetic`` hash. Readers decode either codec
+    through PyAV; the real SA-V h264 clips go through the same reader.
+    """
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"expected uint8 [T, H, W, 3] frames, got {frames.dtype} {frames.shape}")
     _, height, width, _ = frames.shape
     with atomic_path(path) as tmp:
-        with av.open(str(tmp), mode="w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=Fraction(fps, 1))
+        with av.open(str(tmp), mode="w", format="mp4", options={"fflags": "+bitexact"}) as container:
+            stream = container.add_stream("mpeg4", rate=Fraction(fps, 1))
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            # one encoder thread: far fewer run-to-run byte differences, but not none (an mp4 still differed once
-            # in a loaded full test run): nothing may rely on byte-identical mp4 files
-            stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
-            stream.codec_context.thread_count = 1  # PyAV's default (0 = auto) varies x264 output much more
+            stream.codec_context.thread_count = 1
+            # constant quantiser (ffmpeg's -q:v): global_quality is in lambda units, FF_QP2LAMBDA = 118 per step
+            stream.options = {"flags": "+bitexact+qscale", "global_quality": str(118 * qscale)}
             for frame in frames:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                     container.mux(packet)
