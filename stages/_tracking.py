@@ -72,13 +72,41 @@ def mlflow_run(params: TrackingParams, stage: str, run_params: Any = None) -> It
     with _store_lock(uri):  # creating / migrating the store and the experiment are not safe in parallel
         mlflow.set_experiment(params.experiment)
     with mlflow.start_run(run_name=stage) as run:
-        flat: dict[str, Any] = {}
-        _flatten("", to_dict(run_params) if run_params is not None else {}, flat)
-        if flat:
-            mlflow.log_params({k: str(v)[:500] for k, v in flat.items()})
-        mlflow.set_tag("stage", stage)
+        _log_run_params(mlflow, stage, run_params)
         yield _Run(mlflow)
         LOG.info("mlflow run %s logged to %s", run.info.run_id, resolve_uri(params.uri))
+
+
+def tracking_params(params_file: str | Path) -> TrackingParams:
+    """The ``tracking`` section of a params file, or its defaults when the file has none (test profiles)."""
+    from sam3_edge.params import load_section, read_params_file
+
+    return load_section(params_file, "tracking") if "tracking" in read_params_file(params_file) else TrackingParams()
+
+
+def start_stage_run(params: TrackingParams, stage: str, run_params: Any = None) -> _NoRun | _Run:
+    """Open ``stage``'s MLflow run outside a ``with`` block (a training stage spans setup -> curves -> finish);
+    the returned object's ``end(metrics_file)`` logs the final metrics and the metrics JSON, and closes it."""
+    if not params.mlflow or os.environ.get("SAM3_EDGE_NO_MLFLOW"):
+        LOG.info("mlflow tracking disabled (tracking.mlflow=false or SAM3_EDGE_NO_MLFLOW set)")
+        return _NoRun()
+    import mlflow
+
+    uri = resolve_uri(params.uri)
+    mlflow.set_tracking_uri(uri)
+    with _store_lock(uri):
+        mlflow.set_experiment(params.experiment)
+    mlflow.start_run(run_name=stage)
+    _log_run_params(mlflow, stage, run_params)
+    return _Run(mlflow)
+
+
+def _log_run_params(mlflow: Any, stage: str, run_params: Any) -> None:
+    flat: dict[str, Any] = {}
+    _flatten("", to_dict(run_params) if run_params is not None else {}, flat)
+    if flat:
+        mlflow.log_params({k: str(v)[:500] for k, v in flat.items()})
+    mlflow.set_tag("stage", stage)
 
 
 class _NoRun:
@@ -86,6 +114,9 @@ class _NoRun:
         pass
 
     def log_artifact(self, path: str | Path) -> None:
+        pass
+
+    def end(self, metrics_file: str | Path | None = None) -> None:
         pass
 
 
@@ -103,3 +134,15 @@ class _Run:
     def log_artifact(self, path: str | Path) -> None:
         if Path(path).exists():
             self._mlflow.log_artifact(str(path))
+
+    def end(self, metrics_file: str | Path | None = None) -> None:
+        """Log the stage's final metrics (the numbers of ``metrics_file``) and the file itself; close the run."""
+        if metrics_file is not None and Path(metrics_file).is_file():
+            import json
+
+            self.log_metrics({"final": json.loads(Path(metrics_file).read_text())})
+            self.log_artifact(metrics_file)
+        run = self._mlflow.active_run()
+        self._mlflow.end_run()
+        if run is not None:
+            LOG.info("mlflow run %s closed", run.info.run_id)

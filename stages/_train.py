@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from _common import load
+from _common import load, stage_name
+from _tracking import start_stage_run, tracking_params
 
 import sam3_edge
 from sam3_edge.config import params_hash
@@ -17,6 +18,9 @@ from sam3_edge.train.distributed import DistInfo, init_distributed, shutdown_dis
 from sam3_edge.utils import sha256_file, sources_digest, write_json
 
 LOG = logging.getLogger("sam3_edge.stages")
+# The stage's MLflow run (rank 0): opened by setup(), fed per step by curves(), closed by finish(). A training
+# stage is one process running one stage, so one module-level run is all there is to hold.
+_RUN: Any = None
 
 
 def add_common_args(p) -> None:
@@ -59,7 +63,13 @@ def setup(params_file: str, section: str, inputs: list[str]) -> tuple[StudentPar
             "code": code_fingerprint(),
         }
     )
-    return student_params, stage_params, digest, init_distributed()
+    dist = init_distributed()
+    if dist.is_main:
+        global _RUN
+        _RUN = start_stage_run(
+            tracking_params(params_file), stage_name(), {"student": student_params, section: stage_params}
+        )
+    return student_params, stage_params, digest, dist
 
 
 @contextlib.contextmanager
@@ -77,6 +87,8 @@ def curves(live_dir: str, dist: DistInfo) -> Iterator[Any]:
             for name, value in row.items():
                 live.log_metric(name, value)
             live.next_step()
+            if _RUN is not None:
+                _RUN.log_metrics(row, step=step)
 
         yield on_log
 
@@ -85,6 +97,8 @@ def finish(metrics_file: str, metrics: dict[str, Any], dist: DistInfo) -> None:
     if dist.is_main:
         write_json(metrics_file, {**metrics, "world_size": dist.world_size})
         LOG.info("metrics written to %s", metrics_file)
+        if _RUN is not None:
+            _RUN.end(metrics_file)
     shutdown_distributed(dist)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from _common import load, parser
+from _common import load, parser, run
 
 from sam3_edge.deploy.benchmark import run_benchmark
 from sam3_edge.utils import LOG, write_json
@@ -33,4 +33,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -5,7 +5,7 @@ Scale out with `torchrun --nproc_per_node=N stages/cache_teacher.py ...` (gloo; 
 
 from __future__ import annotations
 
-from _common import load, parser
+from _common import load, parser, run
 
 from sam3_edge.cache.distributed import rank_context
 from sam3_edge.cache.run import cache_teacher
@@ -35,4 +35,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from _common import load, parser
+from _common import load, parser, run
 
 from sam3_edge.cache.distributed import rank_context
 from sam3_edge.cache.run import cache_teacher_video
@@ -32,4 +32,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

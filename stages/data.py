@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from _common import load, parser
+from _common import load, parser, run
 
 from sam3_edge.data.errors import DataError
 from sam3_edge.data.index import DataConfigError
@@ -31,4 +31,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

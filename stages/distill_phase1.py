@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from _common import parser
+from _common import parser, run
 from _speedup import speedup
 from _train import add_common_args, build_student, curves, finish, setup
 
@@ -30,4 +30,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

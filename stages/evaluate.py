@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 import torch
-from _common import load, parser
+from _common import load, parser, run, stage_name
+from _tracking import start_stage_run, tracking_params
 
 import sam3_edge
 from sam3_edge.config import params_hash
@@ -54,6 +55,8 @@ def main() -> None:
     )
     metrics["model"] = args.model
     write_json(args.metrics, metrics)
+    tracked = start_stage_run(tracking_params(args.params), stage_name(), {"evaluate": params, "spec": args.spec})
+    tracked.end(args.metrics)  # one MLflow run per evaluation: its params, final metrics and metrics JSON
     shutil.rmtree(partial, ignore_errors=True)
     LOG.info(
         "evaluate@%s: mIoU %s, presence F1 %s, cgF1 %s, sensitivity %s",
@@ -66,4 +69,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

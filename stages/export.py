@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from _common import load, parser
+from _common import load, parser, run
 
 from sam3_edge.deploy.pipeline import SizeCheckError, run_export
 from sam3_edge.deploy.report import stage_metrics
@@ -29,4 +29,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

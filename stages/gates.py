@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _common import load, parser
+from _common import load, parser, run
 
 from sam3_edge.eval.gates import evaluate_gates
 from sam3_edge.utils import LOG, read_json, write_json
@@ -35,4 +35,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

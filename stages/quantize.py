@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from _common import load, parser
+from _common import load, parser, run
 
 from sam3_edge.deploy.pipeline import run_quantize
 from sam3_edge.deploy.report import stage_metrics
@@ -37,4 +37,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import yaml
-from _common import load, parser
+from _common import load, parser, run
 
 from sam3_edge.report.build import write_report
 from sam3_edge.utils import LOG
@@ -38,4 +38,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

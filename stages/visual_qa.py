@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from _common import load, parser
+from _common import load, parser, run
 
 from sam3_edge.eval.predictors import parse_spec
 from sam3_edge.report.gallery_html import build_gallery
@@ -47,4 +47,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

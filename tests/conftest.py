@@ -7,6 +7,9 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("SAM3_EDGE_QUIET", "1")
+# stage subprocesses skip MLflow (a fresh sqlite store costs seconds of schema migration per test folder); the
+# tests that check the tracking (test_every_student_stage_runs, test_evaluate_and_gates_stages_smoke) turn it on
+os.environ.setdefault("SAM3_EDGE_NO_MLFLOW", "1")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -117,6 +117,7 @@ def test_evaluate_and_gates_stages_smoke(split, tmp_path):
     params.write_text(
         "evaluate:\n  batch_size: 4\n  latency_warmup: 1\n  latency_runs: 2\n  max_videos: 1\n"
         "gates:\n  teacher: student\n  student: student2\n"
+        f"tracking:\n  uri: sqlite:///{tmp_path / 'mlflow.db'}\n  experiment: eval-test\n"
     )
     metrics = tmp_path / "metrics" / "eval"
     cmd = [
@@ -146,6 +147,14 @@ def test_evaluate_and_gates_stages_smoke(split, tmp_path):
     assert m["video"]["objects"] > 0 and 0.0 <= m["video"]["J_and_F"] <= 1.0
     assert isinstance(m["miou"]["text"], float) and m["latency"]["image_ms_median"] > 0
     assert (tmp_path / "pred" / "student" / "text.json").exists()
+    # one MLflow run for the evaluation: its params, the final metrics and the metrics JSON as an artifact
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("eval-test").experiment_id])
+    assert run.data.tags["stage"] == "evaluate" and run.data.params["evaluate.batch_size"] == "4"
+    assert run.data.metrics["final.miou.text"] == pytest.approx(m["miou"]["text"])
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["student.json"]
     # the gates stage compares two evaluations: a copy named student2 stands in for the second model
     (metrics / "student2.json").write_text(json.dumps({**m, "model": "student2"}))
     out = tmp_path / "metrics" / "gates.json"

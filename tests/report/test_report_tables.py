@@ -230,3 +230,21 @@ def test_write_report_end_to_end(metrics_dir, tmp_path):
     presence = json.loads((tmp_path / "reports" / "plots" / "presence.json").read_text())
     assert [p["model"] for p in presence] == ["teacher", "student"]
     assert len(written) == 5
+
+
+def test_stage_times_table_reads_the_stages_own_records(tmp_path):
+    import sys
+    from pathlib import Path
+
+    from sam3_edge.report.tables import stage_times_table
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "stages"))
+    from _common import record_stage_time  # the writer every stage uses
+
+    missing = stage_times_table(tmp_path)
+    assert missing.rows[0][0].value is None and "missing" in missing.rows[0][0].note
+    record_stage_time(tmp_path / "pipeline.json", "data", 20.0)
+    record_stage_time(tmp_path / "pipeline.json", "export@xnnpack-int8", 60.0)
+    table = stage_times_table(tmp_path)
+    assert [r[0].value for r in table.rows] == ["export@xnnpack-int8", "data", "total"]  # slowest first
+    assert [r[1].value for r in table.rows] == [60.0, 20.0, 80.0] and table.rows[0][2].value == 0.75

@@ -20,63 +20,79 @@ from sam3_edge.teacher.train import train_bootstrap
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _stage(script: str, params: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SAM3_EDGE_QUIET": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, str(ROOT / "stages" / script), "--params", str(params), *args]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
 @pytest.mark.slow
-def test_teacher_stage_smoke(teacher_data, tmp_path):
+def test_fit_then_teacher_stage_installs_the_fitted_teacher(teacher_data, tmp_path):
+    """`teacher_fit` (the frozen fit, small scale) writes a shippable directory; `teacher` checks, loads and
+    installs it without refitting, and refuses it once the fit params in force differ from the fitted ones."""
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"teacher": to_dict(TINY_TEACHER)}))
-    out, metrics = tmp_path / "teacher", tmp_path / "metrics" / "teacher.json"
-    env = {**os.environ, "SAM3_EDGE_QUIET": "1", "OMP_NUM_THREADS": "1"}
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "stages" / "teacher.py"),
-            "--params",
-            str(params),
-            "--train-index",
-            str(teacher_data / "concepts_train.json"),
-            "--val-index",
-            str(teacher_data / "concepts_val.json"),
-            "--out",
-            str(out),
-            "--metrics",
-            str(metrics),
-        ],
-        check=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-    )
+    shipped, fit_metrics = tmp_path / "teachers" / "bootstrap", tmp_path / "metrics" / "teacher_fit.json"
+    index = ["--train-index", str(teacher_data / "concepts_train.json")]
+    index += ["--val-index", str(teacher_data / "concepts_val.json")]
+    res = _stage("teacher_fit.py", params, *index, "--out", str(shipped), "--metrics", str(fit_metrics))
+    assert res.returncode == 0, res.stderr[-2000:]
+    fit = json.loads(fit_metrics.read_text())
+    assert fit["source"] == "bootstrap" and fit["train"]["steps"] == TINY_TEACHER.train.steps
+    assert "teacher_fit.py" in fit["command"] and not (shipped / ".resume").exists()
+    out, metrics = tmp_path / "models" / "teacher", tmp_path / "metrics" / "teacher.json"
+    res = _stage("teacher.py", params, "--shipped", str(shipped), "--out", str(out), "--metrics", str(metrics))
+    assert res.returncode == 0, res.stderr[-2000:]
     m = json.loads(metrics.read_text())
-    assert m["source"] == "bootstrap" and m["train"]["steps"] == TINY_TEACHER.train.steps
-    assert "instance_miou" in m["text"] and "f1" in m["text"]["presence"] and "miou" in m["box"]
-    assert not (out / ".resume").exists() or not any((out / ".resume").iterdir())
+    assert (
+        m["source"] == "bootstrap"
+        and m["teacher_id"] == json.loads((shipped / "teacher.json").read_text())["teacher_id"]
+    )
+    assert "text" not in m and "metrics/eval/teacher.json" in m["quality"]  # scored by evaluate@teacher only
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in shipped.iterdir())
     assert load_teacher(out).image_size == 56
+    # another fit recipe in params: the shipped weights no longer match it, and the stage says how to refit
+    other = {**to_dict(TINY_TEACHER), "train": {**to_dict(TINY_TEACHER.train), "steps": 4}}
+    params.write_text(yaml.safe_dump({"teacher": other}))
+    res = _stage("teacher.py", params, "--shipped", str(shipped), "--out", str(out), "--metrics", str(metrics))
+    assert res.returncode != 0 and "teacher.train" in res.stderr and "make teacher-fit" in res.stderr
+
+
+def test_shipped_teacher_checks_name_the_file(tiny_teacher_dir, tmp_path):
+    """A changed weights file or a missing teacher.json is refused with the file's name; nothing is installed."""
+    import shutil
+
+    from sam3_edge.teacher.build import check_shipped_teacher, prepare_teacher
+
+    shipped = tmp_path / "shipped"
+    shutil.copytree(tiny_teacher_dir, shipped)
+    assert check_shipped_teacher(shipped, TINY_TEACHER)["kind"] == "bootstrap"
+    weights = shipped / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="model.safetensors: weights digest"):
+        prepare_teacher(TINY_TEACHER, shipped_dir=shipped, out_dir=tmp_path / "out")
+    (shipped / "teacher.json").unlink()
+    with pytest.raises(ValueError, match="teacher.json"):
+        check_shipped_teacher(shipped, TINY_TEACHER)
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow
-def test_teacher_stage_real_source_without_weights_fails_clearly(teacher_data, tmp_path):
+def test_teacher_stage_real_source_without_weights_fails_clearly(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"teacher": {**to_dict(TINY_TEACHER), "source": str(tmp_path / "no_sam3")}}))
     (tmp_path / "no_sam3").mkdir()
-    res = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "stages" / "teacher.py"),
-            "--params",
-            str(params),
-            "--train-index",
-            str(teacher_data / "concepts_train.json"),
-            "--val-index",
-            str(teacher_data / "concepts_val.json"),
-            "--out",
-            str(tmp_path / "t"),
-            "--metrics",
-            str(tmp_path / "m.json"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    res = _stage(
+        "teacher.py",
+        params,
+        "--shipped",
+        str(tmp_path / "none"),
+        "--out",
+        str(tmp_path / "t"),
+        "--metrics",
+        str(tmp_path / "m.json"),
     )
     assert res.returncode != 0 and "huggingface-cli download facebook/sam3" in res.stderr
 

@@ -31,14 +31,16 @@ def _params(path: Path) -> Path:
     return path
 
 
-def _run(args: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
+def _run(args: list[str], cwd: Path, *, mlflow: bool = False, **kw) -> subprocess.CompletedProcess:
     env = {**os.environ, "SAM3_EDGE_QUIET": "1", "OMP_NUM_THREADS": "1"}
+    if mlflow:  # tests/conftest.py turns MLflow off for stage subprocesses; this run logs to <cwd>/mlflow.db
+        env.pop("SAM3_EDGE_NO_MLFLOW", None)
     res = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, **kw)
     assert res.returncode == 0, res.stderr[-3000:]
     return res
 
 
-def _stage(name: str, params: Path, tmp: Path, **paths: str) -> dict:
+def _stage(name: str, params: Path, tmp: Path, *, mlflow: bool = False, **paths: str) -> dict:
     args = [
         PY,
         str(ROOT / "stages" / f"{name}.py"),
@@ -53,7 +55,7 @@ def _stage(name: str, params: Path, tmp: Path, **paths: str) -> dict:
     ]
     for k, v in paths.items():
         args += [f"--{k}", v]
-    _run(args, cwd=tmp)
+    _run(args, cwd=tmp, mlflow=mlflow)
     return json.loads((tmp / "metrics" / f"{name}.json").read_text())
 
 
@@ -68,8 +70,9 @@ def test_every_student_stage_runs(train_data, tmp_path):
 
     phrases = sorted({p.text for p in load_concept_pairs(index_dir / "concepts_train.json")})
     teacher = init_bootstrap_dir(TeacherParams(), phrases=phrases, out_dir=tmp_path / "teacher")
-    m = _stage("distill_phase1", params, tmp_path, cache=str(cache_dir), teacher=str(teacher))
+    m = _stage("distill_phase1", params, tmp_path, mlflow=True, cache=str(cache_dir), teacher=str(teacher))
     assert m["steps"] == 2 and m["world_size"] == 1
+    _assert_mlflow_run(tmp_path / "mlflow.db", "distill_phase1", m)
     sp = m["speedup_vs_online_teacher"]  # the teacher is timed after training, on one training batch
     assert sp["status"] == "measured" and sp["teacher_forward_s"] > 0 and sp["speedup"] > 0
     assert (tmp_path / "live" / "distill_phase1" / "plots" / "metrics" / "total.tsv").exists()  # dvclive curve
@@ -100,6 +103,25 @@ def test_every_student_stage_runs(train_data, tmp_path):
     assert again["resumed_from_step"] == 2
     other = _stage("finetune_saco", params, tmp_path, index=index, init=str(ck / "distill_phase2/final.safetensors"))
     assert other["resumed_from_step"] == 0 and other["steps"] == 2
+
+
+def _assert_mlflow_run(db: Path, stage: str, metrics: dict) -> None:
+    """The stage logged one MLflow run: its params, per-step curves, final metrics and its metrics JSON."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{db}")
+    experiment = client.get_experiment_by_name("sam3-edge")
+    assert experiment is not None, f"no MLflow experiment in {db}"
+    runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.stage = '{stage}'")
+    assert len(runs) == 1, [r.info.run_name for r in runs]
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.params[f"{stage}.optim.steps"] == str(metrics["steps"])
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "total")]
+    assert steps == [1, 2], steps  # log_every 1, two steps: one point per logged step
+    assert run.data.metrics["final.steps"] == metrics["steps"]
+    artifacts = [a.path for a in client.list_artifacts(run.info.run_id)]
+    assert f"{stage}.json" in artifacts, artifacts
 
 
 @pytest.mark.slow

@@ -239,6 +239,33 @@ def gates_table(metrics_dir: Path) -> Table:
     return table
 
 
+def stage_times_table(metrics_dir: Path) -> Table:
+    """metrics/pipeline.json (written by every stage as it finishes, stages/_common.py): {stages: {name: s}, total_s}."""
+    table = Table("Pipeline stage times", ["stage", "seconds", "share"])
+    f = MetricsFile.read(metrics_dir / "pipeline.json", stage="any stage under dvc repro")
+    stages = f.data.get("stages") if f.exists and isinstance(f.data, dict) else None
+    if not isinstance(stages, dict) or not stages:
+        table.rows.append(
+            [
+                Cell(None, f.problem if not f.exists else "no stage times in pipeline.json"),
+                Cell(None, "-"),
+                Cell(None, "-"),
+            ]
+        )
+        return table
+    total = sum(float(v) for v in stages.values())
+    for name, seconds in sorted(stages.items(), key=lambda kv: -float(kv[1])):
+        table.rows.append(
+            [Cell(name), to_cell(round(float(seconds), 1)), to_cell(round(float(seconds) / max(total, 1e-9), 3))]
+        )
+    table.rows.append([Cell("total"), to_cell(round(total, 1)), to_cell(1.0)])
+    table.notes.append(
+        "Wall seconds of each stage's process at its latest run under `dvc repro`, read from metrics/pipeline.json; "
+        "the report stage's own time is recorded after it renders this table (so it shows its previous run)."
+    )
+    return table
+
+
 def artifacts_table(lock: dict[str, Any] | None, root: Path) -> Table:
     """``lock`` is the parsed ``dvc.lock`` (the stage reads the yaml), ``None`` when there is none yet."""
     table = Table("Artifacts (dvc.lock outs)", ["stage", "path", "size", "files", "on disk"])
@@ -293,6 +320,7 @@ def report_tables(
             quantization_table(metrics_dir, params),
             deployment_table(metrics_dir),
             gates_table(metrics_dir),
+            stage_times_table(metrics_dir),
             artifacts_table(lock, Path(root)),
         ],
         "appendix": stage_metrics_tables(metrics_dir),

@@ -1,0 +1,34 @@
+"""Stage `teacher_fit` (frozen): fit the bootstrap teacher of the embedded profile into the shipped directory.
+
+Not part of a default `dvc repro`: the fitted teacher is committed (teachers/bootstrap) and the `teacher` stage
+loads it. Refit on purpose with `make teacher-fit` (about 1.5 h on 2 CPU cores at 8000 steps).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from _common import load, parser, run
+
+from sam3_edge.teacher.build import fit_teacher
+from sam3_edge.utils import write_json
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--train-index", required=True, help="data/index/concepts_train.json")
+    p.add_argument("--val-index", required=True, help="data/index/concepts_val.json")
+    p.add_argument("--out", required=True, help="out: the fitted teacher directory (teachers/bootstrap)")
+    p.add_argument("--metrics", required=True, help="out: the fit's record (metrics/teacher_fit.json)")
+    args = p.parse_args()
+    params = load(args.params, "teacher")
+    try:
+        metrics = fit_teacher(params, train_index=args.train_index, val_index=args.val_index, out_dir=args.out)
+    except ValueError as err:
+        sys.exit(f"teacher_fit: {err}")
+    metrics["command"] = " ".join(["python", *sys.argv])
+    write_json(args.metrics, metrics)
+
+
+if __name__ == "__main__":
+    run(main)
