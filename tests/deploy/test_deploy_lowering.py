@@ -66,3 +66,33 @@ def test_int8_shared_dq_lowers_and_runs(gated_int8, tmp_path):
         (got,) = pte.run("video_step", args)
         assert got.shape == ref.shape
         assert (got - ref).abs().max().item() < 0.1 * ref.abs().max().item()
+
+
+class SharedWeight(nn.Module):
+    """One Linear used twice with a layer norm between: XNNPACK leaves the norm outside, so the two uses land in
+    two partitions and ExecuTorch copies the shared weight and bias (``duplicate_constant_node``)."""
+
+    def __init__(self, dim: int = 16) -> None:
+        super().__init__()
+        self.lin = nn.Linear(dim, dim)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(self.norm(self.lin(x)))
+
+
+def test_batched_constant_copies_give_the_same_pte(monkeypatch):
+    """The deferred recompile/validate of the copies changes nothing in the program: same bytes, same numbers."""
+    import contextlib
+    from collections import Counter
+
+    def programs():
+        torch.manual_seed(0)
+        example = (torch.randn(1, 4, 16),)
+        return build_variant("fp32", {"image": (SharedWeight().eval(), example)}, {"image": [example]})[0]
+
+    batched = lowering.lower_programs(programs(), "xnnpack", variant="fp32")
+    assert batched.delegation["constant_copies"] >= 2  # weight and bias, copied for the second partition
+    monkeypatch.setattr(lowering, "batched_constant_copies", lambda: contextlib.nullcontext(Counter()))
+    plain = lowering.lower_programs(programs(), "xnnpack", variant="fp32")
+    assert plain.delegation["constant_copies"] == 0 and plain.buffer == batched.buffer
