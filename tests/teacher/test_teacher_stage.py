@@ -122,10 +122,11 @@ def test_training_resumes_from_its_checkpoint(teacher_data, tmp_path, monkeypatc
 
 
 @pytest.mark.slow
+@pytest.mark.extended  # a training run to assert a known failure: `make test-extended`, not `make test`
 @pytest.mark.xfail(
     strict=True,
     reason="known gap: at test scale (56 px, 150 steps, 28 val pairs) the recipe fits its train images (test below) "
-    "but does not generalise yet; the embedded run does (metrics/teacher.json: point mIoU 0.61 vs whole-image "
+    "but does not generalise yet; the embedded fit does (metrics/eval/teacher.json: point mIoU 0.61 vs whole-image "
     "baseline 0.03, presence F1 0.93 vs 0.74)",
 )
 def test_bootstrap_teacher_beats_the_whole_image_baseline(teacher_data, tmp_path):
