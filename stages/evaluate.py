@@ -26,8 +26,11 @@ def main() -> None:
     p.add_argument("--video-index", help="data/index/videos_val.json (SA-V, J&F)")
     p.add_argument("--metrics", required=True, help="out: metrics/eval/<model>.json")
     p.add_argument("--predictions", required=True, help="out: folder of COCO results json")
+    p.add_argument(
+        "--scope", default="full", choices=["full", "intermediate"], help="intermediate: evaluate.intermediate subset"
+    )
     args = p.parse_args()
-    params = load(args.params, "evaluate")
+    params = load(args.params, "evaluate").scoped(args.scope)
     torch.set_num_threads(params.num_threads)
     try:
         predictor = load_predictor(args.spec, name=args.model)
@@ -54,6 +57,7 @@ def main() -> None:
         resume_key=key,
     )
     metrics["model"] = args.model
+    metrics["scope"] = args.scope
     write_json(args.metrics, metrics)
     tracked = start_stage_run(tracking_params(args.params), stage_name(), {"evaluate": params, "spec": args.spec})
     tracked.end(args.metrics)  # one MLflow run per evaluation: its params, final metrics and metrics JSON

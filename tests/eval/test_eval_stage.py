@@ -198,3 +198,14 @@ def test_fingerprint_follows_content(tmp_path):
     assert before == fingerprint([tmp_path / "d", tmp_path / "missing.json"])
     (tmp_path / "d" / "w.bin").write_bytes(b"2")
     assert fingerprint([tmp_path / "d", tmp_path / "missing.json"]) != before
+
+
+def test_intermediate_scope_replaces_only_its_limits():
+    from sam3_edge.eval.config import EvaluateParams, IntermediateScope
+
+    params = EvaluateParams(max_pairs=0, max_videos=3, intermediate=IntermediateScope(max_pairs=10, max_images=5))
+    assert params.scoped("full") is params
+    quick = params.scoped("intermediate")
+    assert (quick.max_pairs, quick.max_images, quick.max_videos) == (10, 5, 3)  # 0 keeps the full value
+    with pytest.raises(ValueError, match="unknown evaluation scope"):
+        params.scoped("tiny")

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from sam3_edge.config import check
 
 PromptKindName = Literal["text", "point", "box"]
+
+
+@dataclass(frozen=True)
+class IntermediateScope:
+    """Val subset for checkpoints of intermediate training phases (``evaluate.py --scope intermediate``): they
+    are diagnostics (where along the recipe a figure is lost), not results, so they need not cost a full pass.
+    0 = the full scope's value."""
+
+    max_pairs: int = 0
+    max_images: int = 0
+    max_videos: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("max_pairs", "max_images", "max_videos"):
+            check(getattr(self, name) >= 0, name, "must be >= 0 (0 = as the full evaluation)")
 
 
 @dataclass(frozen=True)
@@ -30,6 +45,16 @@ class EvaluateParams:
     num_threads: int = 1  # torch CPU threads while evaluating and timing
     seed: int = 0  # point/box prompt sampling: the same prompts for every model
     chunk_size: int = 200  # records per resumable chunk (a killed run redoes at most one chunk)
+    intermediate: IntermediateScope = field(default_factory=IntermediateScope)
+
+    def scoped(self, scope: str) -> EvaluateParams:
+        """These params for ``scope`` ``full`` (unchanged) or ``intermediate`` (its limits replace the full ones)."""
+        if scope == "full":
+            return self
+        if scope != "intermediate":
+            raise ValueError(f"unknown evaluation scope {scope!r} (full | intermediate)")
+        limits = {k: v for k, v in vars(self.intermediate).items() if v > 0}
+        return replace(self, **limits)
 
     def __post_init__(self) -> None:
         check(self.batch_size > 0, "batch_size", "must be > 0")
