@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 repro: install
 	@git rev-parse --is-inside-work-tree >/dev/null 2>&1 || (git init -q && git add -A && git -c user.name=sam3-edge -c user.email=sam3-edge@localhost commit -qm "initial import")
 	@test -d .dvc || $(DVC) init -q
-	$(DVC) repro
+	@start=$$(date +%s); $(DVC) repro && echo "make repro: dvc repro took $$(( $$(date +%s) - start )) s (per stage: metrics/pipeline.json)"
 
 # Refit the shipped bootstrap teacher: stage `teacher_fit` is frozen so that `dvc repro` never refits it, so this
 # runs its dvc.yaml command as DVC would (after the data stage), then records it in dvc.lock (`dvc commit`; `dvc

@@ -39,7 +39,8 @@ def write_video(path: str | Path, frames: np.ndarray, *, fps: int = 24, qscale: 
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             stream.codec_context.thread_count = 1
             # constant quantiser (ffmpeg's -q:v): global_quality is in lambda units, FF_QP2LAMBDA = 118 per step
-            stream.options = {"flags": "+bitexact+qscale", "global_quality": str(118 * qscale)}
+            # integer forward DCT (FFmpeg's C islow): "auto" may pick a per-CPU SIMD transform on another machine
+            stream.options = {"flags": "+bitexact+qscale", "global_quality": str(118 * qscale), "dct": "int"}
             for frame in frames:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                     container.mux(packet)
