@@ -17,8 +17,10 @@ def test_project_root_from_dvc_exp_workspace(tmp_path):
     assert resolve_uri("sqlite:////abs/m.db", inner) == "sqlite:////abs/m.db"
 
 
-def test_mlflow_run_logs_to_sqlite(tmp_path):
+def test_mlflow_run_logs_to_sqlite(tmp_path, monkeypatch):
     import mlflow
+
+    monkeypatch.delenv("SAM3_EDGE_NO_MLFLOW", raising=False)  # conftest turns tracking off for the suite
 
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     params = TrackingParams(mlflow=True, uri=uri, experiment="t")

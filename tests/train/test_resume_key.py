@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sam3_edge.train.distributed import DistInfo
 from sam3_edge.utils import sources_digest
 
 STAGES = Path(__file__).resolve().parents[2] / "stages"
@@ -45,12 +46,12 @@ def test_resume_key_changes_with_the_code(train_helpers, tmp_path, monkeypatch):
     params.write_text(yaml.safe_dump({"student": {"variant": "tiny"}, "finetune_saco": {}}))
     index = tmp_path / "index.json"
     index.write_text("{}")
-    monkeypatch.setattr(train_helpers, "init_distributed", lambda: None)
+    monkeypatch.setattr(train_helpers, "init_distributed", DistInfo)
     key = train_helpers.setup(str(params), "finetune_saco", [str(index)])[2]
     assert train_helpers.setup(str(params), "finetune_saco", [str(index)])[2] == key
     monkeypatch.setattr(train_helpers, "code_fingerprint", lambda: "another version of the code")
     assert train_helpers.setup(str(params), "finetune_saco", [str(index)])[2] != key
     index.write_text('{"other": 1}')
     monkeypatch.undo()
-    monkeypatch.setattr(train_helpers, "init_distributed", lambda: None)
+    monkeypatch.setattr(train_helpers, "init_distributed", DistInfo)
     assert train_helpers.setup(str(params), "finetune_saco", [str(index)])[2] != key

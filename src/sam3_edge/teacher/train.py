@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -143,7 +144,7 @@ def train_bootstrap(
     train_seconds = time.perf_counter() - t0
     metrics = evaluate_teacher(adapter, params, val_index=val_index)
     save_bootstrap(adapter, params, out)
-    resume.unlink(missing_ok=True)
+    shutil.rmtree(resume.parent, ignore_errors=True)  # the shipped directory holds the weights and teacher.json only
     metrics["train"] = {
         "steps": tp.steps,
         "resumed_from_step": start,
