@@ -11,10 +11,16 @@ os.environ.setdefault("SAM3_EDGE_QUIET", "1")
 # tests that check the tracking (test_every_student_stage_runs, test_evaluate_and_gates_stages_smoke) turn it on
 os.environ.setdefault("SAM3_EDGE_NO_MLFLOW", "1")
 
+# Under pytest-xdist (`-n 2`, pyproject) each worker and the stage subprocesses it starts get one CPU thread: two
+# workers with two OpenMP threads each on 2 cores spin against each other and run many times slower.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else max(1, min(2, os.cpu_count() or 1)))
 
 
 @pytest.fixture
