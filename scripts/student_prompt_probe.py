@@ -17,12 +17,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from sam3_edge.core.checkpoint import load_checkpoint
 from sam3_edge.data.datasets import read_image, resize_image
 from sam3_edge.models.config import StudentConfig
 from sam3_edge.models.encoders import build_tokenizer
 from sam3_edge.models.factory import build_student
 from sam3_edge.models.prompts import prepare_prompts
-from sam3_edge.train.checkpoint import load_checkpoint
 from sam3_edge.types import Prompt
 from sam3_edge.utils import masked_mean
 

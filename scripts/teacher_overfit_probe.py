@@ -19,12 +19,12 @@ import torch
 import yaml
 
 from sam3_edge.config import from_dict
+from sam3_edge.core.losses import set_prediction_loss
 from sam3_edge.data.groups import load_groups, sample_group_prompts
 from sam3_edge.teacher.adapter import TeacherAdapter
 from sam3_edge.teacher.config import TeacherParams
 from sam3_edge.teacher.model import build_bootstrap_model
 from sam3_edge.teacher.tokenizer import build_word_tokenizer
-from sam3_edge.train.losses import set_prediction_loss
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from _tracking import start_stage_run, tracking_params
 import sam3_edge
 from sam3_edge.config import params_hash
 from sam3_edge.eval.driver import evaluate_predictor
-from sam3_edge.eval.predictors import PredictorUnavailable, fingerprint, load_predictor, parse_spec
+from sam3_edge.predictors import PredictorUnavailable, fingerprint, load_predictor, parse_spec
 from sam3_edge.utils import LOG, write_json
 
 

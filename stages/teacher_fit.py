@@ -6,12 +6,32 @@ loads it. Refit on purpose with `make teacher-fit` (about 1.5 h on 2 CPU cores a
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from pathlib import Path
 
 from _common import load, parser, run
 
 from sam3_edge.teacher.build import fit_teacher
-from sam3_edge.utils import write_json
+from sam3_edge.utils import sources_digest, write_json
+
+
+def _code_record() -> dict:
+    """The commit the fit ran from (and whether the tree had uncommitted changes), plus a digest of the code."""
+    root = Path(__file__).resolve().parents[1]
+    record = {"sources_sha256": sources_digest(root / "src" / "sam3_edge", root / "stages")}
+    try:
+        git = ["git", "-C", str(root)]
+        record["git_commit"] = subprocess.run(
+            [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            [*git, "status", "--porcelain", "--", "src", "stages"], capture_output=True, text=True, check=True
+        )
+        record["uncommitted_code_changes"] = bool(status.stdout.strip())
+    except (OSError, subprocess.CalledProcessError) as err:
+        record["git_commit"] = f"unknown: {err}"
+    return record
 
 
 def main() -> None:
@@ -27,6 +47,7 @@ def main() -> None:
     except ValueError as err:
         sys.exit(f"teacher_fit: {err}")
     metrics["command"] = " ".join(["python", *sys.argv])
+    metrics["code"] = _code_record()
     write_json(args.metrics, metrics)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from _common import load, parser, run
 
-from sam3_edge.eval.predictors import parse_spec
+from sam3_edge.predictors import parse_spec
 from sam3_edge.report.gallery_html import build_gallery
 from sam3_edge.report.predict import load_spec
 from sam3_edge.report.render import write_text

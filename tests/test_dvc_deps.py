@@ -72,7 +72,7 @@ def _reexport_only(path: Path) -> bool:
     return True
 
 
-# `evaluate` loads its model through ``sam3_edge.eval.predictors.load_predictor``, which imports the package of
+# `evaluate` loads its model through ``sam3_edge.predictors.load_predictor``, which imports the package of
 # the spec's kind only (teacher:, student:, pte:): an item depends on its own kind's packages, not the others'.
 KIND_PACKAGES = {
     "teacher": ("src/sam3_edge/teacher/",),

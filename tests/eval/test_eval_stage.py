@@ -12,8 +12,8 @@ from eval_fakes import SIZE, VideoOracle, concept_split, moving_square_video, wr
 
 from sam3_edge.eval.config import EvaluateParams
 from sam3_edge.eval.driver import evaluate_predictor
-from sam3_edge.eval.predictors import load_predictor, parse_spec
 from sam3_edge.eval.samples import Skips, video_samples
+from sam3_edge.predictors import load_predictor, parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = EvaluateParams(batch_size=4, latency_warmup=1, latency_runs=2)
@@ -101,8 +101,8 @@ def test_parse_spec_and_missing_model(tmp_path):
 
 
 def _tiny_student_checkpoint(path: Path) -> None:
+    from sam3_edge.core.checkpoint import save_checkpoint
     from sam3_edge.models import VARIANTS, build_student
-    from sam3_edge.train.checkpoint import save_checkpoint
 
     config = dataclasses.replace(VARIANTS["tiny"], image_size=64)
     model = build_student(config, seed=0)
@@ -180,7 +180,7 @@ def test_evaluate_and_gates_stages_smoke(split, tmp_path):
 
 
 def test_skipped_pte_export_is_unavailable_not_a_crash(tmp_path):
-    from sam3_edge.eval.predictors import PredictorUnavailable
+    from sam3_edge.predictors import PredictorUnavailable
     from sam3_edge.utils import write_json
 
     export = tmp_path / "coreml_int8"
@@ -190,7 +190,7 @@ def test_skipped_pte_export_is_unavailable_not_a_crash(tmp_path):
 
 
 def test_fingerprint_follows_content(tmp_path):
-    from sam3_edge.eval.predictors import fingerprint
+    from sam3_edge.predictors import fingerprint
 
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "w.bin").write_bytes(b"1")

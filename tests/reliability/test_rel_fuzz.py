@@ -153,9 +153,9 @@ CASES: dict[str, Callable] = {
 
 @pytest.fixture(scope="module")
 def env(rel_inputs, rel_cache, standin_quantized, tmp_path_factory):
+    from sam3_edge.core.checkpoint import save_checkpoint
     from sam3_edge.models import build_student
     from sam3_edge.models.config import StudentParams
-    from sam3_edge.train.checkpoint import save_checkpoint
 
     index_dir, teacher = rel_inputs
     student = build_student(StudentParams(image_size=64, dim=32))

@@ -65,8 +65,8 @@ def test_unreadable_image_is_a_clear_error(tmp_path, capsys):
 def checkpoint(tmp_path_factory):
     import torch
 
+    from sam3_edge.core.checkpoint import save_checkpoint
     from sam3_edge.models import build_student
-    from sam3_edge.train.checkpoint import save_checkpoint
 
     torch.set_num_threads(1)
     path = tmp_path_factory.mktemp("ckpt") / "student.safetensors"

@@ -40,8 +40,8 @@ def _stage(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_visual_qa_stage_with_a_student_checkpoint(tmp_path):
     import torch
 
+    from sam3_edge.core.checkpoint import save_checkpoint
     from sam3_edge.models import build_student
-    from sam3_edge.train.checkpoint import save_checkpoint
 
     torch.set_num_threads(1)
     (tmp_path / "params.yaml").write_text(PARAMS)

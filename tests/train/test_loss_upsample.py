@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from sam3_edge.core.losses import LossWeights, set_prediction_loss
 from sam3_edge.data.datasets import resize_masks
-from sam3_edge.train.losses import LossWeights, set_prediction_loss
 from sam3_edge.utils import resize_logits
 
 

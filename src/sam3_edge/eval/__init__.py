@@ -1,5 +1,7 @@
-"""Evaluation: pure metric functions (``metrics``, ``saco``, ``video``), the driver and the Go/No-Go gates.
+"""Evaluation: SA-Co and video metric functions (``saco``, ``video``; the shared mask / presence metrics live in
+``sam3_edge.core.metrics``), the driver and the Go/No-Go gates. It scores any :class:`~sam3_edge.types.Predictor`;
+building one from a model spec is ``sam3_edge.predictors``, above eval, teacher, models and deploy.
 
-Import the submodules directly (``from sam3_edge.eval.metrics import mask_iou_matrix``); this package
+Import the submodules directly (``from sam3_edge.eval.driver import evaluate_predictor``); this package
 imports nothing heavy at import time.
 """

@@ -15,8 +15,7 @@ import pycocotools.mask as mask_utils
 import torch
 import torch.nn.functional as F
 
-from sam3_edge.eval.config import EvaluateParams
-from sam3_edge.eval.metrics import (
+from sam3_edge.core.metrics import (
     BinaryCounts,
     matched_instance_ious,
     mean_score,
@@ -26,6 +25,7 @@ from sam3_edge.eval.metrics import (
     sensitivity_comparisons,
     top_query_iou,
 )
+from sam3_edge.eval.config import EvaluateParams
 from sam3_edge.eval.saco import PairCounts, pair_counts, saco_metrics
 from sam3_edge.eval.samples import ConceptSample, Skips
 from sam3_edge.types import Prediction, Prompt

@@ -4,7 +4,7 @@
 metrics dict written to ``metrics/eval/<model>.json`` and, when ``predictions_dir`` is given, COCO results json
 there (``text.json``, ``point.json``, ``box.json`` for SA-Co pairs with ``image_id`` = pair id;
 ``sa1b_point.json``, ``sa1b_box.json`` with ``image_id`` = SA-1B image id; point/box entries carry
-``target_index``, the GT instance prompted). Metric definitions: ``sam3_edge.eval.metrics``, ``.saco``,
+``target_index``, the GT instance prompted). Metric definitions: ``sam3_edge.core.metrics``, ``.saco``,
 ``.video``. Images are resized to the predictor's ``image_size`` exactly as in training; predicted masks are
 upsampled back to the annotation resolution (bilinear on logits, then ``> 0``) before scoring.
 

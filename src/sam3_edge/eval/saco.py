@@ -16,7 +16,7 @@ and ``CGF1Eval.accumulate``, commit 99d02f2); an "image" there is an image-noun-
 * ``cgF1 = positive_micro_F1 x IL_MCC`` per threshold, averaged over thresholds (= mean pmF1 x IL_MCC).
 
 Differences, on purpose: SAM 3 adds epsilons (1e-4, 1e-6) to denominators and so reports 0 where a metric is
-undefined; here undefined metrics are :class:`~sam3_edge.eval.metrics.Score` with a reason (a split without
+undefined; here undefined metrics are :class:`~sam3_edge.core.metrics.Score` with a reason (a split without
 negatives has no IL_MCC, hence no cgF1). Values are in [0, 1] (the paper prints x100). SAM 3 also restricts the
 evaluation to ``is_instance_exhaustive`` pairs; the driver evaluates every pair it is given.
 """
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from sam3_edge.eval.metrics import (
+from sam3_edge.core.metrics import (
     BinaryCounts,
     Score,
     _as_bool_masks,

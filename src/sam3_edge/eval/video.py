@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import binary_dilation
 
-from sam3_edge.eval.metrics import Score, mask_iou
+from sam3_edge.core.metrics import Score, mask_iou
 
 DAVIS_BOUNDARY_TOLERANCE = 0.008
 

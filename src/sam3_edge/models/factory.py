@@ -52,7 +52,7 @@ def load_student(path: str | Path, *, device: str | torch.device = "cpu") -> tup
 
     Returns ``(model in eval mode, meta)`` where meta holds step, epoch, params_hash, format_version, stage.
     """
-    from sam3_edge.train.checkpoint import load_checkpoint
+    from sam3_edge.core.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(path)
     config = StudentConfig.from_json(ckpt.model_config)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from sam3_edge.eval.metrics import mask_iou
+from sam3_edge.core.metrics import mask_iou
 from sam3_edge.eval.samples import prompt_from_mask
 from sam3_edge.report.config import VisualQAParams
 from sam3_edge.report.inference import ItemOutput, run_predictor, scale_prompt

@@ -67,9 +67,9 @@ def build_prompt(
 
 
 def load_spec(spec: str, *, name: str | None = None) -> Predictor:
-    """``teacher:<dir>`` / ``student:<checkpoint>`` through ``sam3_edge.eval.predictors.load_predictor``;
+    """``teacher:<dir>`` / ``student:<checkpoint>`` through ``sam3_edge.predictors.load_predictor``;
     ``pte:<file or export dir>`` through ``sam3_edge.deploy.runtime.PtePredictor`` directly."""
-    from sam3_edge.eval.predictors import load_predictor, parse_spec
+    from sam3_edge.predictors import load_predictor, parse_spec
 
     kind, path = parse_spec(spec)
     if kind != "pte":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sam3_edge.config import check
-from sam3_edge.train.losses import LossWeights
+from sam3_edge.core.losses import LossWeights
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Score any :class:`~sam3_edge.types.Predictor` on concept pairs with the definitions of ``sam3_edge.eval.metrics``.
+"""Score any :class:`~sam3_edge.types.Predictor` on concept pairs with the definitions of ``sam3_edge.core.metrics``.
 
 Text prompts: instance mIoU (Hungarian on mask IoU over kept queries, score >= 0.5) on positive pairs and
 presence P/R/F1 over all pairs. Point / box prompts (sampled from positive pairs): IoU of the top-scored query's
@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from sam3_edge.core.metrics import BinaryCounts, matched_instance_ious, mean_score, precision_recall_f1, top_query_iou
 from sam3_edge.data.records import ConceptPair
-from sam3_edge.eval.metrics import BinaryCounts, matched_instance_ious, mean_score, precision_recall_f1, top_query_iou
 from sam3_edge.types import Prediction, Predictor, Prompt
 from sam3_edge.utils import progress_disabled, resize_logits
 

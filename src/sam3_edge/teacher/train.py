@@ -2,7 +2,7 @@
 
 Each step encodes ``images_per_step`` images once and runs ``prompts_per_image`` prompts over the shared vision
 features (text / point / box as ``prompt_mix``), with the same set-prediction criterion the student uses
-(``sam3_edge.train.losses``). The run resumes from ``<out>/.resume/state.pt`` after being killed, and the final
+(``sam3_edge.core.losses``). The run resumes from ``<out>/.resume/state.pt`` after being killed, and the final
 directory holds ``config.json`` + ``model.safetensors`` + tokenizer + ``teacher.json``.
 """
 
@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from sam3_edge.config import params_hash, to_dict
+from sam3_edge.core.losses import set_prediction_loss
 from sam3_edge.data.groups import load_groups, sample_group_prompts
 from sam3_edge.teacher.adapter import TeacherAdapter
 from sam3_edge.teacher.config import TeacherParams
@@ -28,7 +29,6 @@ from sam3_edge.teacher.data import geometry_eval_prompts, pair_samples
 from sam3_edge.teacher.evaluate import evaluate_predictor
 from sam3_edge.teacher.model import build_bootstrap_model
 from sam3_edge.teacher.tokenizer import build_word_tokenizer
-from sam3_edge.train.losses import set_prediction_loss
 from sam3_edge.utils import atomic_path, progress_disabled
 
 LOG = logging.getLogger("sam3_edge.teacher")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sam3_edge.config import check
-from sam3_edge.train.losses import LossWeights
+from sam3_edge.core.losses import LossWeights
 
 IMAGE_PARTS = (
     "image_encoder",

@@ -1,7 +1,7 @@
 """Distillation-only losses (pure functions): feature alignment and teacher-logit distillation.
 
 The set-prediction losses shared with the teacher (dice, BCE, box, GIoU, class, presence, ...) live in
-``train/losses.py``; these add what only a student needs.
+``core/losses.py``; these add what only a student needs.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from sam3_edge.train.losses import pairwise_dice_cost
-from sam3_edge.train.matcher import match_instances
+from sam3_edge.core.losses import pairwise_dice_cost
+from sam3_edge.core.matcher import match_instances
 
 
 def feature_alignment_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:

@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from sam3_edge.core.losses import LossWeights
 from sam3_edge.models.encoders import build_tokenizer
 from sam3_edge.models.student import Student
 from sam3_edge.train.config import IMAGE_PARTS, FinetuneParams, QatParams
 from sam3_edge.train.distributed import DistInfo
 from sam3_edge.train.loop import FINAL, run_loop
-from sam3_edge.train.losses import LossWeights
 from sam3_edge.train.phases import _init_student, gt_loss, student_forward
 
 LOG = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ def qat(
     from torchao.quantization import quantize_
     from torchao.quantization.qat import QATConfig
 
-    from sam3_edge.train.checkpoint import save_checkpoint
+    from sam3_edge.core.checkpoint import save_checkpoint
 
     _init_student(student, init_from)
     if not params.enabled:

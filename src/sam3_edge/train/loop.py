@@ -24,8 +24,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from sam3_edge.core.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from sam3_edge.models.student import PARTS, Student
-from sam3_edge.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from sam3_edge.train.config import OptimParams
 from sam3_edge.train.distributed import DistInfo
 from sam3_edge.utils import progress_disabled, remove_stale_temps

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sam3_edge.core.losses import LossWeights, set_prediction_loss
 from sam3_edge.models.encoders import build_tokenizer
 from sam3_edge.models.prompts import prepare_prompts
 from sam3_edge.models.student import Student
@@ -30,7 +31,6 @@ from sam3_edge.train.distill_losses import (
 )
 from sam3_edge.train.distributed import DistInfo
 from sam3_edge.train.loop import LoopResult, run_loop
-from sam3_edge.train.losses import LossWeights, set_prediction_loss
 from sam3_edge.types import Prompt
 from sam3_edge.utils import masked_mean, resize_logits
 
@@ -81,7 +81,7 @@ def gt_loss(out: dict, batch: dict, weights: LossWeights, mask_size: int) -> dic
     """The teacher's set-prediction criterion against the GT of the batch (masks compared at ``mask_size``).
 
     Finer predictions are resized down to ``mask_size``; coarser ones stay as they are, and the criterion
-    upsamples only the matched queries (``sam3_edge.train.losses.set_prediction_loss``).
+    upsamples only the matched queries (``sam3_edge.core.losses.set_prediction_loss``).
     """
     masks, semantic = out["mask_logits"], out["semantic_logits"]
     if masks.shape[-1] > mask_size:
@@ -140,7 +140,7 @@ def feature_loss(out: dict, teacher: dict, adapters: nn.ModuleDict, levels: dict
 def _init_student(student: Student, init_from: str | Path | None) -> None:
     if init_from is None:
         return
-    from sam3_edge.train.checkpoint import load_checkpoint
+    from sam3_edge.core.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(init_from)
     if ckpt.model_config != student.config.to_json():
@@ -241,7 +241,7 @@ def distill_phase2(
     )
     adapters, levels = build_adapters(student, cache)
     if init_from is not None:  # phase-1 adapters continue, when the checkpoint carries them
-        from sam3_edge.train.checkpoint import load_checkpoint
+        from sam3_edge.core.checkpoint import load_checkpoint
 
         saved = load_checkpoint(init_from).extra_state
         if saved and set(saved) == set(adapters.state_dict()):

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 import torchvision
 
 from sam3_edge.config import check
-from sam3_edge.train.matcher import match_instances
+from sam3_edge.core.matcher import match_instances
 from sam3_edge.utils import resize_logits
 
 

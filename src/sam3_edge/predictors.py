@@ -1,9 +1,10 @@
-"""``load_predictor(spec)``: one dispatcher from a model spec to a :class:`~sam3_edge.types.Predictor`.
+"""``load_predictor(spec)``: the one composition of a model spec into a :class:`~sam3_edge.types.Predictor`.
 
 Spec strings (written in dvc.yaml's ``evaluate`` foreach): ``teacher:<dir>`` (a teacher directory of the
 `teacher` stage, or a facebook/sam3 folder), ``student:<checkpoint>`` (a student checkpoint), ``pte:<dir or file>``
-(an export directory with ``model.pte`` + ``meta.json``, run by ``sam3_edge.deploy.runtime.PtePredictor``). Each kind imports its package only when asked for, so evaluating the student
-never imports transformers' Sam3Model and the metrics stay importable while the other packages are built.
+(an export directory with ``model.pte`` + ``meta.json``, run by ``sam3_edge.deploy.runtime.PtePredictor``).
+It sits above teacher, models, deploy and eval, so the evaluation driver never imports a model package. Each kind
+imports its package only when asked for, so evaluating the student never imports transformers' Sam3Model.
 """
 
 from __future__ import annotations

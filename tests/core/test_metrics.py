@@ -5,7 +5,7 @@ import pycocotools.mask as mask_utils
 import pytest
 import torch
 
-from sam3_edge.eval.metrics import (
+from sam3_edge.core.metrics import (
     BinaryCounts,
     Score,
     mask_iou,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sam3_edge.config import ParamsError, from_dict
-from sam3_edge.train.losses import (
+from sam3_edge.core.losses import (
     LossWeights,
     box_l1_loss,
     dice_loss,
@@ -19,7 +19,7 @@ from sam3_edge.train.losses import (
     presence_loss,
     set_prediction_loss,
 )
-from sam3_edge.train.matcher import greedy_match, hungarian_match, match_instances
+from sam3_edge.core.matcher import greedy_match, hungarian_match, match_instances
 
 
 def test_dice_and_bce_hand_values():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from sam3_edge.core.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from sam3_edge.models import build_student, load_student
-from sam3_edge.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 
 
 def test_round_trip_and_load_student(tmp_path):
