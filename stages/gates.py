@@ -6,7 +6,7 @@ from pathlib import Path
 
 from _common import load, parser, run
 
-from sam3_edge.eval.gates import evaluate_gates
+from sam3_edge.eval.gates import evaluate_gates, headline
 from sam3_edge.utils import LOG, read_json, write_json
 
 
@@ -15,22 +15,32 @@ def main() -> None:
     p.add_argument("--eval-dir", required=True, help="metrics/eval (reads <teacher>.json and <student>.json)")
     p.add_argument("--benchmark", required=True, help="deploy benchmark metrics json (may not exist yet)")
     p.add_argument("--out", required=True, help="out: metrics/gates.json")
+    p.add_argument("--summary", help="out: metrics/summary.json, the headline figures (dvc metrics show)")
+    p.add_argument(
+        "--summary-models",
+        nargs="*",
+        default=[],
+        help="more evaluated models (metrics/eval/<name>.json) in the summary",
+    )
     args = p.parse_args()
     params = load(args.params, "gates")
     eval_metrics = {}
-    for name in (params.teacher, params.student):
+    for name in dict.fromkeys([params.teacher, params.student, *args.summary_models]):
         path = Path(args.eval_dir) / f"{name}.json"
         if path.exists():
             eval_metrics[name] = read_json(path)
         else:
-            LOG.warning("gates: %s not found; its gates are unknown", path)
+            LOG.warning("gates: %s not found; its figures are unknown", path)
     benchmark, reason = None, ""
     if Path(args.benchmark).exists():
         benchmark = read_json(args.benchmark)
     else:
         reason = f"{args.benchmark} not found (no benchmark stage output yet)"
-    out = evaluate_gates(params, eval_metrics=eval_metrics, benchmark=benchmark, benchmark_reason=reason)
+    gated = {k: v for k, v in eval_metrics.items() if k in (params.teacher, params.student)}
+    out = evaluate_gates(params, eval_metrics=gated, benchmark=benchmark, benchmark_reason=reason)
     write_json(args.out, out)
+    if args.summary:
+        write_json(args.summary, headline(eval_metrics, out))
     LOG.info("gates: %s (%s)", out["decision"].upper(), out["decision_reason"])
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from sam3_edge.config import ParamsError, from_dict
 from sam3_edge.eval.config import EvaluateParams, GatesParams
-from sam3_edge.eval.gates import evaluate_gates, lookup
+from sam3_edge.eval.gates import evaluate_gates, headline, lookup
 
 
 def _eval(miou: float, *, sensitivity: float = 0.6, f1: float | dict = 0.9, latency: float = 10.0) -> dict:
@@ -102,3 +102,24 @@ def test_skipped_real_size_benchmark_says_how_to_measure_the_mobile_gates():
     out = evaluate_gates(GatesParams(), eval_metrics={"teacher": _eval(0.8), "student": _eval(0.8)}, benchmark=bench)
     gate = out["gates"]["pte_size_mb"]
     assert gate["status"] == "unknown" and "make bench-real" in gate["reason"] and "exports/pte/real" in gate["reason"]
+
+
+def test_headline_holds_numbers_only_for_a_readable_dvc_metrics_show():
+    evals = {"teacher": _eval(0.8, latency=100.0), "student": _eval(0.4)}
+    evals["student"]["video"] = {"J_and_F": {"status": "skipped", "reason": "no clips"}}
+    gates = evaluate_gates(GatesParams(), eval_metrics=evals, benchmark=None, benchmark_reason="not run")
+    out = headline(evals, gates)
+    assert out["student"] == {
+        "miou_text": 0.4,
+        "miou_point": 0.4,
+        "miou_box": 0.4,
+        "presence_f1": 0.9,
+        "prompt_sensitivity": 0.6,
+    }
+    assert out["gates"]["go"] == 0 and out["gates"]["miou_ratio_text"] == 0.5
+    assert "pte_size_mb" not in out["gates"]  # unknown gates have no value
+
+    def leaves(node):
+        return [x for v in node.values() for x in (leaves(v) if isinstance(v, dict) else [v])]
+
+    assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in leaves(out))

@@ -170,6 +170,11 @@ def test_evaluate_and_gates_stages_smoke(split, tmp_path):
             str(tmp_path / "missing.json"),
             "--out",
             str(out),
+            "--summary",
+            str(out.with_name("summary.json")),
+            "--summary-models",
+            "student",
+            "absent_model",
         ],
         cwd=ROOT,
         check=True,
@@ -177,6 +182,9 @@ def test_evaluate_and_gates_stages_smoke(split, tmp_path):
     gates = json.loads(out.read_text())
     assert gates["decision"] == "no-go" and gates["gates"]["pte_size_mb"]["status"] == "unknown"
     assert gates["figures"]["speedup_student_over_teacher"] > 0
+    summary = json.loads(out.with_name("summary.json").read_text())
+    assert summary["student"]["miou_text"] == pytest.approx(m["miou"]["text"], abs=1e-4)
+    assert "absent_model" not in summary and summary["gates"]["go"] == 0
 
 
 def test_skipped_pte_export_is_unavailable_not_a_crash(tmp_path):

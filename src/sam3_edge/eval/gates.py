@@ -125,3 +125,35 @@ def evaluate_gates(
         "gates": gates,
         "figures": figures,
     }
+
+
+# headline figure -> dotted key in an evaluate-stage metrics json
+HEADLINE_KEYS = {
+    "miou_text": "miou.text",
+    "miou_point": "miou.point",
+    "miou_box": "miou.box",
+    "presence_f1": "presence.f1",
+    "prompt_sensitivity": "prompt_sensitivity.value",
+    "cgF1": "saco.cgF1",
+    "J_and_F": "video.J_and_F",
+}
+
+
+def headline(eval_metrics: dict[str, dict], gates: dict[str, Any]) -> dict[str, Any]:
+    """The few numbers a user compares first (``metrics/summary.json``, the one file ``dvc metrics show`` and
+    ``dvc exp show`` list): per evaluated model the HEADLINE_KEYS figures that are defined, then the gate values
+    and the decision. Numbers only; the detailed metrics files stay where they are (``dvc metrics show FILE``)."""
+    out: dict[str, Any] = {}
+    for model, metrics in sorted(eval_metrics.items()):
+        row = {}
+        for key, dotted in HEADLINE_KEYS.items():
+            value, _ = lookup(metrics, dotted)
+            if value is not None:
+                row[key] = round(value, 4)
+        out[model] = row
+    out["gates"] = {
+        "go": gates["go"],
+        "failed": gates["failed"],
+        **{name: round(g["value"], 4) for name, g in sorted(gates["gates"].items()) if "value" in g},
+    }
+    return out
