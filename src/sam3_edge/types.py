@@ -82,3 +82,8 @@ class Predictor(Protocol):
     def predict(self, images: torch.Tensor, prompts: list[Prompt]) -> Prediction:
         """images: [B, 3, S, S] float in [0, 1]; prompts: B prompts in pixels of that S x S image."""
         ...
+
+
+def follow_prompt(p: Prompt) -> Prompt:
+    """Prompt of the video frames after the first: the phrase for text prompts, nothing for geometry."""
+    return p if p.kind == "text" else Prompt(kind="text", text=" ")

@@ -91,7 +91,7 @@ class ColourOracle:
         return [labels == k for k in range(1, n + 1)]
 
     def _one(self, image: torch.Tensor, prompt: Prompt) -> tuple[list[np.ndarray], list[float]]:
-        colour = prompt.text.split()[0] if prompt.text else None
+        colour = prompt.text.split()[0] if prompt.text.strip() else None  # ' ': no phrase (video frames)
         comps = self._components(image, colour)
         if prompt.kind == "text":
             return comps, [0.95] * len(comps)

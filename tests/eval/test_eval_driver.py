@@ -35,6 +35,11 @@ def test_perfect_predictions_score_one_everywhere(tmp_path):
         assert m["saco"][key] == pytest.approx(1.0), key
     assert m["prompt_sensitivity"]["value"] == pytest.approx(1.0) and m["prompt_sensitivity"]["comparisons"] > 0
     assert m["video"]["J_and_F"] == pytest.approx(1.0) and m["video"]["objects"] == 2
+    # the baselines on the same objects and frames: the squares move, so neither copying the first GT mask nor
+    # the image path without the first frame's prompt (a box prompt: later frames get nothing) is perfect
+    copy, alone = m["video"]["baselines"]["copy_first_mask"], m["video"]["baselines"]["no_memory"]
+    assert 0.0 < copy["J_and_F"] < 0.9 and 0.0 <= alone["J_and_F"] < 0.9
+    assert copy["J_and_F"] == pytest.approx((copy["J"] + copy["F"]) / 2)
     assert m["latency"]["image_ms_median"] > 0 and m["latency"]["runs"] == 2
     assert m["skips"] == {}
     text = json.loads((tmp_path / "text.json").read_text())

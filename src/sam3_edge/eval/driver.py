@@ -43,7 +43,7 @@ from sam3_edge.eval.samples import (
     video_samples,
 )
 from sam3_edge.eval.video import j_and_f, object_j_and_f
-from sam3_edge.types import Prediction, Predictor, Prompt
+from sam3_edge.types import Prediction, Predictor, Prompt, follow_prompt
 from sam3_edge.utils import LOG, progress_disabled, read_json, write_json
 
 
@@ -92,12 +92,32 @@ def run_concepts(
     flush()
 
 
+VIDEO_BASELINES = ("copy_first_mask", "no_memory")
+
+
+def _top_mask(pred: Prediction, shape: tuple[int, int], threshold: float) -> np.ndarray:
+    """The mask of the top-scored query when its score clears ``threshold``, else empty (the object left)."""
+    pr = _cpu(pred)
+    scores = pr.scores[0].float()
+    top = int(torch.argmax(scores)) if scores.numel() else -1
+    if top < 0 or float(scores[top]) < threshold:
+        return np.zeros(shape, bool)
+    return upsample_masks(pr.mask_logits[0], [top], shape)[0]
+
+
 def video_objects(
     predictor: Predictor, videos: Iterable[VideoSample], p: EvaluateParams, skips: Skips
-) -> list[tuple[float, float]]:
-    """Per-object (J, F) of every object of ``videos`` (see the module docstring for the protocol)."""
+) -> dict[str, list[tuple[float, float]]]:
+    """Per-object (J, F) of every object of ``videos`` (see the module docstring for the protocol), for the model
+    (``"model"``) and for two baselines measured on the same objects and frames:
+
+    - ``copy_first_mask``: the ground-truth mask of the prompted frame, copied to every later frame (no model);
+    - ``no_memory``: the predictor's image path on each frame alone, the prompt on the first frame only and on
+      later frames what ``predict_video`` gives them (``follow_prompt``: the phrase, nothing for a box / point).
+    """
     predict_video = predictor.predict_video  # type: ignore[attr-defined]
-    per_object: list[tuple[float, float]] = []
+    out: dict[str, list[tuple[float, float]]] = {"model": [], **{b: [] for b in VIDEO_BASELINES}}
+    jf_args = {"skip_first_and_last": p.skip_first_and_last, "tolerance": p.boundary_tolerance}
     for video in videos:
         frames = torch.stack([to_input(f, predictor.image_size) for f in video.frames])
         for obj in video.objects:
@@ -112,28 +132,39 @@ def video_objects(
                 continue
             t0 = visible[0]
             prompt = prompt_from_mask(obj.masks[t0], p.video_prompt, image_size=predictor.image_size, text=obj.text)
+            evaluated = [t for t in annotated if t >= t0]
+            shape = obj.masks[t0].shape
             with torch.inference_mode():
                 preds = predict_video(frames[t0:], prompt)
-            if len(preds) != len(frames) - t0:
-                raise ValueError(f"{predictor.name}.predict_video gave {len(preds)} predictions for {len(frames) - t0}")
-            pred_masks, gt_masks = [], []
-            evaluated = [t for t in annotated if t >= t0]
-            for t in evaluated:
-                pr = _cpu(preds[t - t0])
-                shape = obj.masks[t].shape
-                scores = pr.scores[0].float()
-                top = int(torch.argmax(scores)) if scores.numel() else -1
-                keep = top >= 0 and float(scores[top]) >= p.score_threshold
-                pred_masks.append(upsample_masks(pr.mask_logits[0], [top], shape)[0] if keep else np.zeros(shape, bool))
-                gt_masks.append(obj.masks[t])
+                if len(preds) != len(frames) - t0:
+                    raise ValueError(
+                        f"{predictor.name}.predict_video gave {len(preds)} predictions for {len(frames) - t0}"
+                    )
+                alone = [
+                    predictor.predict(frames[t : t + 1], [prompt if t == t0 else follow_prompt(prompt)])
+                    for t in evaluated
+                ]
+            gt_masks = [obj.masks[t] for t in evaluated]
             jf = object_j_and_f(
-                pred_masks, gt_masks, skip_first_and_last=p.skip_first_and_last, tolerance=p.boundary_tolerance
+                [_top_mask(preds[t - t0], shape, p.score_threshold) for t in evaluated], gt_masks, **jf_args
             )
             if jf is None:
                 skips.add("video_object_too_few_frames", f"{where}: {len(evaluated)} annotated frames from the prompt")
                 continue
-            per_object.append(jf)
-    return per_object
+            out["model"].append(jf)
+            out["copy_first_mask"].append(object_j_and_f([obj.masks[t0]] * len(evaluated), gt_masks, **jf_args))
+            no_memory = [_top_mask(pred, shape, p.score_threshold) for pred in alone]
+            out["no_memory"].append(object_j_and_f(no_memory, gt_masks, **jf_args))
+    return out
+
+
+def video_block(per_object: dict[str, list[tuple[float, float]]]) -> dict[str, Any]:
+    """The ``video`` block of the metrics: J, F, J_and_F and the object count, then each baseline's J / F / J&F."""
+    return {
+        **{k: v.to_json() for k, v in j_and_f(per_object["model"]).items()},
+        "objects": len(per_object["model"]),
+        "baselines": {b: {k: v.to_json() for k, v in j_and_f(per_object[b]).items()} for b in VIDEO_BASELINES},
+    }
 
 
 def _no_video_reason(predictor: Predictor) -> str:
@@ -194,8 +225,7 @@ def evaluate_samples(
     elif not hasattr(predictor, "predict_video"):
         video = {"status": "skipped", "reason": _no_video_reason(predictor)}
     else:
-        per_object = video_objects(predictor, videos, params, acc.skips)
-        video = {**{k: v.to_json() for k, v in j_and_f(per_object).items()}, "objects": len(per_object)}
+        video = video_block(video_objects(predictor, videos, params, acc.skips))
     first = next((s for s in concepts if s.ask_text), None)
     return _finish(predictor, acc, video, first, params, predictions_dir, latency)
 
@@ -286,15 +316,16 @@ def evaluate_predictor(
         def video_part(rec: Any) -> dict:
             skips = Skips()
             objects = video_objects(predictor, video_samples(video_index, [rec], skips=skips), params, skips)
-            return {"objects": [list(o) for o in objects], "skips": skips.to_json()}
+            return {"objects": {k: [list(o) for o in v] for k, v in objects.items()}, "skips": skips.to_json()}
 
-        per_object: list[tuple[float, float]] = []
+        per_object: dict[str, list[tuple[float, float]]] = {"model": [], **{b: [] for b in VIDEO_BASELINES}}
         videos = limit(load_video_records(video_index), params.max_videos)
         for i, rec in enumerate(tqdm(videos, desc="video", unit="clip", disable=progress_disabled())):
             state = _cached(rdir, f"video-{i:05d}", resume_key, lambda r=rec: video_part(r))
-            per_object += [tuple(o) for o in state["objects"]]  # type: ignore[misc]
+            for k, objects in state["objects"].items():
+                per_object[k] += [tuple(o) for o in objects]  # type: ignore[misc]
             acc.skips.counts.update(state["skips"])
-        video = {**{k: v.to_json() for k, v in j_and_f(per_object).items()}, "objects": len(per_object)}
+        video = video_block(per_object)
 
     first = None
     if latency and pairs:

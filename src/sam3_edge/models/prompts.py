@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sam3_edge.types import Prompt
+from sam3_edge.types import Prompt, follow_prompt  # noqa: F401  (follow_prompt: re-exported for the video loop)
 
 
 @dataclass
@@ -48,8 +48,3 @@ def prepare_prompts(prompts: list[Prompt], *, tokenizer, max_points: int, scale:
             box[i] = torch.tensor(p.box) * scale
             box_valid[i] = 1.0
     return PromptTensors(token_ids, points, box, box_valid)
-
-
-def follow_prompt(p: Prompt) -> Prompt:
-    """Prompt of the video frames after the first: the phrase for text prompts, nothing for geometry."""
-    return p if p.kind == "text" else Prompt(kind="text", text=" ")

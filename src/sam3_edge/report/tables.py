@@ -25,6 +25,8 @@ QUALITY_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("prompt sensitivity", ("prompt_sensitivity.value", "prompt_sensitivity")),
     ("cgF1", ("saco.cgF1",)),
     ("J&F", ("video.J_and_F",)),
+    ("J&F copy first mask", ("video.baselines.copy_first_mask.J_and_F",)),
+    ("J&F no memory", ("video.baselines.no_memory.J_and_F",)),
     ("latency ms (eager)", ("latency.image_ms_median",)),
 )
 SIZE_MB_KEYS = ("size_mb", "pte_size_mb", "model_size_mb", "checkpoint_size_mb")
@@ -59,7 +61,9 @@ def quality_table(metrics_dir: Path, params: ReportParams) -> Table:
         table.rows.append([Cell(label), *(f.cell(*keys) for _, keys in QUALITY_COLUMNS)])
     table.notes.append(
         "mIoU text = instance mIoU of text prompts on positive pairs (Hungarian matching); "
-        "cgF1 = pmF1 x IL_MCC (SA-Co); J&F on SA-V val clips; definitions in sam3_edge.eval."
+        "cgF1 = pmF1 x IL_MCC (SA-Co); J&F on SA-V val clips, prompted on each object's first visible frame, "
+        "beside two baselines on the same frames: the first frame's GT mask copied to every frame, and the "
+        "model's image path frame by frame with no memory; definitions in sam3_edge.eval."
     )
     return table
 

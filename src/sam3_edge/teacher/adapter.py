@@ -184,6 +184,32 @@ class TeacherAdapter(nn.Module):
         return out
 
     @torch.inference_mode()
+    def predict_video(self, frames: torch.Tensor, prompt: Prompt, *, min_score: float = 0.5) -> list[Prediction]:
+        """The video reference of an image teacher: tracking by detection, with no memory of its own.
+
+        frames [T, 3, S, S] in [0, 1]; frame 0 gets ``prompt``. A text prompt is asked again on every frame. A box
+        or point prompt is followed: each later frame is prompted with the box of the previous frame's top-scored
+        query, when that score is at least ``min_score`` (else the last box that was, so a lost object can be
+        found again where it was last seen). The real profile's facebook/sam3 has its own video path
+        (transformers ``Sam3VideoModel``); this one is what an image-only teacher can do.
+        """
+        if frames.ndim != 4:
+            raise ValueError(f"frames must be [T, 3, S, S], got {tuple(frames.shape)}")
+        side = float(frames.shape[-1])
+        current, preds = prompt, []
+        for t in range(frames.shape[0]):
+            pred = self.predict(frames[t : t + 1], [current])
+            preds.append(pred)
+            if prompt.kind == "text":
+                continue
+            top = int(torch.argmax(pred.scores[0]))
+            if float(pred.scores[0, top]) >= min_score:
+                box = (pred.boxes[0, top].clamp(0, 1) * side).tolist()
+                if box[2] > box[0] and box[3] > box[1]:
+                    current = Prompt(kind="box", box=tuple(box), text=prompt.text)
+        return preds
+
+    @torch.inference_mode()
     def predict(self, images: torch.Tensor, prompts: list[Prompt]) -> Prediction:
         """Predictor contract: score = sigmoid(class logit) * sigmoid(presence logit)."""
         self.eval()
