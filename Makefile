@@ -29,7 +29,7 @@ repro: install
 
 # Refit the shipped bootstrap teacher: stage `teacher_fit` is frozen so that `dvc repro` never refits it, so this
 # runs its dvc.yaml command as DVC would (after the data stage), then records it in dvc.lock (`dvc commit`; `dvc
-# unfreeze` would rewrite the hand-written dvc.yaml). About 1.5 h on 2 CPU cores at teacher.train.steps 8000; a
+# unfreeze` would rewrite the hand-written dvc.yaml). About 52 min on 2 CPU cores at teacher.train.steps 8000; a
 # killed fit resumes. Commit teachers/bootstrap, metrics/teacher_fit.json and dvc.lock; the next `dvc repro`
 # installs the new teacher and re-runs everything downstream of it.
 teacher-fit: install
