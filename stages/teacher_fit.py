@@ -1,7 +1,7 @@
 """Stage `teacher_fit` (frozen): fit the bootstrap teacher of the embedded profile into the shipped directory.
 
 Not part of a default `dvc repro`: the fitted teacher is committed (teachers/bootstrap) and the `teacher` stage
-loads it. Refit on purpose with `make teacher-fit` (about 1.5 h on 2 CPU cores at 8000 steps).
+loads it. Refit on purpose with `make teacher-fit` (3098 s of training on 2 CPU cores at 8000 steps).
 """
 
 from __future__ import annotations
