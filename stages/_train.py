@@ -102,4 +102,28 @@ def finish(metrics_file: str, metrics: dict[str, Any], dist: DistInfo) -> None:
     shutdown_distributed(dist)
 
 
-__all__ = ["add_common_args", "build_student", "curves", "finish", "setup"]
+__all__ = [
+    "add_common_args",
+    "build_student",
+    "curves",
+    "finish",
+    "phrase_inputs",
+    "prompt_check",
+    "setup",
+]
+
+
+def phrase_inputs(args) -> list[str]:
+    """The phrase-set cache as a resume-key input, when the stage was given one."""
+    return [args.phrase_cache] if getattr(args, "phrase_cache", None) else []
+
+
+def prompt_check(student, val_index: str | None, dist: DistInfo) -> dict[str, Any]:
+    """The prompt-path check of the trained student on val (``sam3_edge.train.diagnostics``), rank 0 only."""
+    if not dist.is_main:
+        return {}
+    if not val_index:
+        return {"status": "skipped", "reason": "no --val-index given"}
+    from sam3_edge.train.diagnostics import prompt_diagnostics
+
+    return prompt_diagnostics(student, val_index)

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from _common import parser, run
 from _speedup import speedup
-from _train import add_common_args, build_student, curves, finish, setup
+from _train import (
+    add_common_args,
+    build_student,
+    curves,
+    finish,
+    phrase_inputs,
+    prompt_check,
+    setup,
+)
 
 from sam3_edge.cache import open_cache
+from sam3_edge.cache.store import open_phrase_cache
 from sam3_edge.train.phases import distill_phase2
 
 
@@ -15,9 +24,13 @@ def main() -> None:
     p.add_argument("--cache", required=True, help="dep: teacher cache directory (cache/teacher/train)")
     p.add_argument("--init", required=True, help="dep: phase-1 final checkpoint")
     p.add_argument("--teacher", help="dep: teacher directory, loaded only AFTER training to time it online")
+    p.add_argument("--phrase-cache", help="dep: phrase-set cache (cache/phrases/distill), for phrase_set.weight > 0")
+    p.add_argument("--val-index", help="dep: data/index/concepts_val.json, for the prompt-path check after training")
     add_common_args(p)
     args = p.parse_args()
-    student_params, params, digest, dist = setup(args.params, "distill_phase2", [args.cache, args.init])
+    student_params, params, digest, dist = setup(
+        args.params, "distill_phase2", [args.cache, args.init, *phrase_inputs(args)]
+    )
     student = build_student(student_params)
     with curves(args.live, dist) as on_log:
         metrics = distill_phase2(
@@ -29,11 +42,13 @@ def main() -> None:
             init_from=args.init,
             dist=dist,
             on_log=on_log,
+            phrase_cache=open_phrase_cache(args.phrase_cache) if args.phrase_cache else None,
         )
     o = params.optim
     metrics["speedup_vs_online_teacher"] = speedup(
         args.teacher, args.cache, metrics, o.batch_size, o.seed, params.prompt_mix, dist
     )
+    metrics["prompt_check"] = prompt_check(student, args.val_index, dist)
     finish(args.metrics, metrics, dist)
 
 

@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from sam3_edge.models import StudentParams, build_student
-from sam3_edge.models.detr import MAX_LOCALITY_PENALTY, DetrDecoder, box_locality_bias
+from sam3_edge.models.detr import (
+    MAX_LOCALITY_PENALTY,
+    PROMPT_MASK_PENALTY,
+    DetrDecoder,
+    EncodedPrompt,
+    box_locality_bias,
+)
 
 
 def test_bias_is_zero_inside_the_box_and_grows_with_cells_outside():
@@ -35,9 +41,15 @@ def _decoder(locality):
     return DetrDecoder(dim=16, num_heads=2, ffn_dim=32, num_layers=1, num_queries=4, locality=locality).eval()
 
 
+def _prompt(batch: int) -> EncodedPrompt:
+    """Three prompt tokens, the last one padding."""
+    bias = torch.tensor([0.0, 0.0, -PROMPT_MASK_PENALTY])[None, None, None].expand(batch, 1, 1, 3)
+    return EncodedPrompt(torch.randn(batch, 3, 16), bias, torch.randn(batch, 16))
+
+
 def test_queries_read_their_own_region_with_the_bias_only():
     """Memory that differs only outside a query's box must not move that query when the bias is strong."""
-    prompt, vec = torch.randn(1, 3, 16), torch.randn(1, 16)
+    prompt = _prompt(1)
     pos = torch.randn(64, 16)
     memory = torch.randn(1, 64, 16)
     changed = memory.clone().reshape(1, 8, 8, 16)
@@ -51,22 +63,22 @@ def test_queries_read_their_own_region_with_the_bias_only():
         assert outside.any() and (~outside).any()
         changed[0][outside] += 5.0 * torch.randn(int(outside.sum()), 16)  # not a constant: LayerNorm drops that
         changed = changed.reshape(1, 64, 16)
-        a = dec(prompt, vec, memory, pos, size=(8, 8))["queries"][0, 0]
-        b = dec(prompt, vec, changed, pos, size=(8, 8))["queries"][0, 0]
+        a = dec(prompt, memory, pos, size=(8, 8))["queries"][0, 0]
+        b = dec(prompt, changed, pos, size=(8, 8))["queries"][0, 0]
         torch.testing.assert_close(a, b, atol=1e-4, rtol=0)  # floored bias: e^-20 of the mass leaks
         plain = _decoder(())
-        c = plain(prompt, vec, memory, pos)["queries"][0, 0]
-        d = plain(prompt, vec, changed, pos)["queries"][0, 0]
+        c = plain(prompt, memory, pos)["queries"][0, 0]
+        d = plain(prompt, changed, pos)["queries"][0, 0]
         assert (c - d).abs().max() > 1e-2  # without the bias the query sees the whole image
 
 
 def test_strengths_are_trainable_and_checked():
     dec = _decoder((4.0, 1.0))
-    out = dec(torch.randn(2, 3, 16), torch.randn(2, 16), torch.randn(2, 64, 16), torch.randn(64, 16), size=(8, 8))
+    out = dec(_prompt(2), torch.randn(2, 64, 16), torch.randn(64, 16), size=(8, 8))
     out["queries"].sum().backward()
     assert dec.locality.grad is not None and dec.locality.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="memory grid size"):
-        dec(torch.randn(1, 3, 16), torch.randn(1, 16), torch.randn(1, 64, 16), torch.randn(64, 16))
+        dec(_prompt(1), torch.randn(1, 64, 16), torch.randn(64, 16))
     with pytest.raises(ValueError, match="3 locality strengths for 2"):
         _decoder((1.0, 2.0, 3.0))
     with pytest.raises(ValueError, match="decoder_locality"):

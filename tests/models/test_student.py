@@ -54,7 +54,7 @@ def test_tiny_is_fast_on_cpu(tiny):
 def test_es_rv_l_mc_s1_builds_and_runs_at_504(capsys):
     model = build_student("es_rv_l_mc_s1", seed=0).eval()
     c = model.config
-    assert (c.image_size, c.dim, c.num_latents, c.enc_layers, c.dec_layers, c.num_queries) == (504, 256, 64, 3, 3, 100)
+    assert (c.image_size, c.dim, c.enc_layers, c.dec_layers, c.num_queries) == (504, 256, 3, 3, 100)
     counts = model.param_counts()
     print({k: f"{v / 1e6:.2f}M" for k, v in counts.items()})
     # RepViT-M2.3 trunk is ~22.4M without its classifier; MobileCLIP-S1's text tower (12 x 512) ~63M
@@ -179,9 +179,34 @@ def test_detect_is_the_decoders_part_of_decode(tiny):
     with torch.no_grad():
         fpn = tiny.image_encoder(ex["image"])
         text, valid = tiny.encode_text(ex["token_ids"])
-        prompt, vec = tiny.encode_prompt(text, valid, ex["points"], ex["box"], ex["box_valid"])
-        enc, dec = tiny.detect(fpn, prompt, vec)
-        full = tiny.decode(fpn, prompt, vec)
+        prompt = tiny.encode_prompt(text, valid, ex["points"], ex["box"], ex["box_valid"])
+        enc, dec = tiny.detect(fpn, prompt)
+        full = tiny.decode(fpn, prompt)
     assert torch.equal(enc, full["encoder"])
     for name in ("presence_logit", "class_logits", "boxes", "queries"):
         assert torch.equal(dec[name], full[name]), name
+
+
+def test_prompt_fusion_reads_text_tokens_and_ignores_padding(tiny):
+    """SAM 3-style fusion: the decoder sees the text tokens themselves; padded tokens change nothing."""
+    ex = tiny.example_inputs(1)
+    with torch.no_grad():
+        text, valid = tiny.encode_text(ex["token_ids"])
+        prompt = tiny.encode_prompt(text, valid, ex["points"], ex["box"], ex["box_valid"])
+        c = tiny.config
+        assert prompt.tokens.shape == (1, c.context_length + c.max_points + 2, c.dim)
+        assert prompt.bias.shape == (1, 1, 1, c.context_length + c.max_points + 2)
+        assert prompt.vec.shape == (1, c.dim)
+        fpn = tiny.image_encoder(ex["image"])
+        base = tiny.decode(fpn, prompt)
+        noisy = text.clone()
+        noisy[~valid] += 10.0 * torch.randn_like(noisy[~valid])  # padding slots
+        same = tiny.decode(fpn, tiny.encode_prompt(noisy, valid, ex["points"], ex["box"], ex["box_valid"]))
+        torch.testing.assert_close(same["presence_logit"], base["presence_logit"], atol=1e-4, rtol=0)
+        torch.testing.assert_close(same["class_logits"], base["class_logits"], atol=1e-4, rtol=0)
+        other = text.clone()
+        other[0, 1] = torch.randn(c.dim)  # the one word of "<start> a <end>"
+        moved = tiny.decode(fpn, tiny.encode_prompt(other, valid, ex["points"], ex["box"], ex["box_valid"]))
+    assert (moved["presence_logit"] - base["presence_logit"]).abs().max() > 1e-4
+    assert (moved["class_logits"] - base["class_logits"]).abs().max() > 1e-4
+    assert (moved["encoder"] - base["encoder"]).abs().max() > 1e-4  # image tokens attend to the text tokens

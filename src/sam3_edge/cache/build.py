@@ -214,7 +214,7 @@ def build_image_cache(
 def _content_params(params: CacheParams) -> dict:
     """The cache params that change the cache content (not batch size, disk margin, video or estimate knobs)."""
     d = to_dict(params)
-    for k in ("batch_size", "disk_margin", "video", "estimate"):
+    for k in ("batch_size", "disk_margin", "video", "phrases", "estimate"):
         d.pop(k)
     return d
 

@@ -40,6 +40,26 @@ class CacheEstimateParams:
 
 
 @dataclass(frozen=True)
+class PhraseCacheParams:
+    """The phrase-set cache (``cache_phrases``): teacher presence / class / boxes of many phrases per image."""
+
+    phrases_per_image: int = 0  # 0 = every phrase of the vocabulary; else that many drawn per image
+    mask_phrases: int = 2  # mask logits kept for the phrases the teacher finds most present
+    images_per_shard: int = 64
+    batch_size: int = 4  # images per teacher forward (x phrases prompts)
+    max_images: int = 0  # 0 = every image of the split
+    seed: int = 0
+    disk_margin: float = 1.2
+
+    def __post_init__(self) -> None:
+        for name in ("images_per_shard", "batch_size"):
+            check(getattr(self, name) > 0, name, "must be > 0")
+        for name in ("phrases_per_image", "mask_phrases", "max_images"):
+            check(getattr(self, name) >= 0, name, "must be >= 0")
+        check(self.disk_margin >= 1.0, "disk_margin", "must be >= 1")
+
+
+@dataclass(frozen=True)
 class CacheParams:
     prompts_per_image: int = 2  # K samples per image; they share the image's FPN tensors
     prompt_mix: dict[str, float] = field(default_factory=lambda: {"text": 0.6, "point": 0.2, "box": 0.2})
@@ -52,6 +72,7 @@ class CacheParams:
     seed: int = 0
     disk_margin: float = 1.2  # required free space = estimate x margin
     video: CacheVideoParams = field(default_factory=CacheVideoParams)
+    phrases: PhraseCacheParams = field(default_factory=PhraseCacheParams)
     estimate: CacheEstimateParams = field(default_factory=CacheEstimateParams)
 
     def __post_init__(self) -> None:

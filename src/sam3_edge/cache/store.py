@@ -39,6 +39,7 @@ from sam3_edge.utils import (
 
 LOG = logging.getLogger("sam3_edge.cache")
 MANIFEST = "manifest.json"
+VOCABULARY_FILE = "vocabulary.safetensors"  # phrase-set caches: the teacher's embedding of every vocabulary phrase
 FORMAT_VERSION = 1
 
 
@@ -245,3 +246,33 @@ class TeacherCache:
 def open_cache(directory: str | Path) -> TeacherCache:
     """Open a complete cache directory (``cache/teacher/<split>`` or ``cache/teacher_video/<split>``)."""
     return TeacherCache(directory)
+
+
+def read_vocabulary(cache_dir: str | Path) -> tuple[list[str], torch.Tensor]:
+    """-> (phrases, teacher text embeddings [V, D]) of a phrase-set cache; a clear error when absent."""
+    import json
+
+    from safetensors import safe_open
+
+    path = Path(cache_dir) / VOCABULARY_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: phrase-set cache has no vocabulary embeddings (re-run cache_phrases)")
+    with safe_open(str(path), framework="pt") as fh:
+        phrases = json.loads(fh.metadata()["phrases"])
+        return phrases, fh.get_tensor("text")
+
+
+class PhraseCache(TeacherCache):
+    """A phrase-set cache directory: the store's read side + the teacher's vocabulary embeddings."""
+
+    def vocabulary(self) -> tuple[list[str], torch.Tensor]:
+        return read_vocabulary(self.dir)
+
+
+def open_phrase_cache(directory: str | Path) -> PhraseCache:
+    cache = PhraseCache(directory)
+    if cache.manifest.get("kind") != "phrases":
+        raise ValueError(
+            f"{directory}: not a phrase-set cache (kind {cache.manifest.get('kind')!r}; see cache_phrases)"
+        )
+    return cache

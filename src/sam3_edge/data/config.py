@@ -31,6 +31,7 @@ class SyntheticParams:
 
     num_train_images: int = 600
     num_val_images: int = 120
+    num_distill_images: int = 0  # unlabeled split (SA-1B layout only) for the teacher's phrase-set cache; 0 = none
     image_size: int = 224
     num_train_videos: int = 8
     num_val_videos: int = 4
@@ -53,7 +54,7 @@ class SyntheticParams:
     def __post_init__(self) -> None:
         for name in ("num_train_images", "num_val_images", "image_size", "video_frames", "video_size", "video_fps"):
             check(getattr(self, name) > 0, name, "must be > 0")
-        for name in ("num_train_videos", "num_val_videos"):
+        for name in ("num_train_videos", "num_val_videos", "num_distill_images"):
             check(getattr(self, name) >= 0, name, "must be >= 0")
         check(self.video_size % 2 == 0, "video_size", "must be even (h264 yuv420p)")
         check(self.annotation_stride > 0, "annotation_stride", "must be > 0")
@@ -99,6 +100,7 @@ class RealSplit:
 class RealParams:
     train: RealSplit = field(default_factory=RealSplit)
     val: RealSplit = field(default_factory=RealSplit)
+    distill: RealSplit = field(default_factory=RealSplit)  # unlabeled images (SA-1B) for the phrase-set cache
     max_images_per_source: int = 0  # 0 = all; caps each folder/shard (for quick trial runs)
     max_videos_per_source: int = 0
 

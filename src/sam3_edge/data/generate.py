@@ -3,6 +3,7 @@
 Layout under ``out_dir``::
 
     sa1b/<split>/sa_<id>.jpg, sa_<id>.json          SA-1B (class-agnostic visible masks of every object)
+                                                     (split ``distill``: unlabeled images, SA-1B layout only)
     saco/synthetic_<split>.json                      SA-Co gold style; ``file_name`` relative to ``sa1b/``
     sav/<split>/sav_<id>.mp4, sav_<id>_manual.json   SA-V (+ ``masklet_noun_phrase``)
 
@@ -32,10 +33,10 @@ from sam3_edge.data.synthetic_video import sample_clip
 from sam3_edge.data.video import write_video
 from sam3_edge.utils import LOG, progress_disabled, write_json
 
-SPLITS = ("train", "val")
-_SPLIT_CODE = {"train": 0, "val": 1}
-_IMAGE_ID_BASE = {"train": 1, "val": 1_000_001}
-_PAIR_ID_BASE = {"train": 10_000_000, "val": 50_000_000}
+SPLITS = ("train", "val", "distill")
+_SPLIT_CODE = {"train": 0, "val": 1, "distill": 2}
+_IMAGE_ID_BASE = {"train": 1, "val": 1_000_001, "distill": 2_000_001}
+_PAIR_ID_BASE = {"train": 10_000_000, "val": 50_000_000, "distill": 90_000_000}
 _MARKER = ".generated.json"
 
 
@@ -56,17 +57,19 @@ def generate_synthetic(out_dir: str | Path, params: SyntheticParams, *, seed: in
         shutil.rmtree(partial)
     partial.mkdir(parents=True, exist_ok=True)
     write_json(partial / _MARKER, marker)
-    for split in SPLITS:
+    for split in ("train", "val"):
         _write_images(partial, split, params, seed)
         _write_videos(partial, split, params, seed)
+    _write_images(partial, "distill", params, seed)
     shutil.rmtree(out_dir, ignore_errors=True)
     partial.rename(out_dir)
     return synthetic_sources(out_dir)
 
 
 def synthetic_sources(out_dir: str | Path) -> dict[str, RealSplit]:
+    """Locations per split; ``distill`` (SA-1B images only, no SA-Co pairs, no videos) when it was generated."""
     out_dir = Path(out_dir)
-    return {
+    splits = {
         split: RealSplit(
             sa1b=(str(out_dir / "sa1b" / split),),
             sav=(str(out_dir / "sav" / split),),
@@ -74,8 +77,11 @@ def synthetic_sources(out_dir: str | Path) -> dict[str, RealSplit]:
                 SacoSource(annotations=str(out_dir / "saco" / f"synthetic_{split}.json"), images=str(out_dir / "sa1b")),
             ),
         )
-        for split in SPLITS
+        for split in ("train", "val")
     }
+    if (out_dir / "sa1b" / "distill").is_dir():
+        splits["distill"] = RealSplit(sa1b=(str(out_dir / "sa1b" / "distill"),))
+    return splits
 
 
 def _read_marker(folder: Path) -> dict | None:
@@ -86,7 +92,10 @@ def _read_marker(folder: Path) -> dict | None:
 
 
 def _write_images(root: Path, split: str, params: SyntheticParams, seed: int) -> None:
-    count = params.num_train_images if split == "train" else params.num_val_images
+    count = {"train": params.num_train_images, "val": params.num_val_images, "distill": params.num_distill_images}
+    count = count[split]
+    if split == "distill" and not count:
+        return
     size = params.image_size
     pairs = []
     for i in tqdm(range(count), desc=f"synthetic images/{split}", disable=progress_disabled()):
@@ -111,7 +120,8 @@ def _write_images(root: Path, split: str, params: SyntheticParams, seed: int) ->
                     "boxes": [rle_box_xyxy(rles[j]) for j in phrase.instances],
                 }
             )
-    write_saco_json(root / "saco" / f"synthetic_{split}.json", pairs, description=f"SA-Co/Synthetic-{split}")
+    if split != "distill":  # unlabeled: the teacher labels it (cache_phrases); no SA-Co pairs are published
+        write_saco_json(root / "saco" / f"synthetic_{split}.json", pairs, description=f"SA-Co/Synthetic-{split}")
 
 
 def _write_videos(root: Path, split: str, params: SyntheticParams, seed: int) -> None:

@@ -29,6 +29,8 @@ def prepare_data(
     else:
         synthetic_dir.mkdir(parents=True, exist_ok=True)  # a declared out of the stage; empty for real data
         splits = {"train": params.real.train, "val": params.real.val}
+        if params.real.distill.sa1b:
+            splits["distill"] = params.real.distill
         stride = 4
     options = IndexOptions(
         max_pixels=params.max_image_pixels,

@@ -32,8 +32,6 @@ class StudentConfig:
     text_mlp_ratio: float = 4.0
     context_length: int = 77
     vocab_size: int = 49408  # open_clip SimpleTokenizer vocabulary
-    num_latents: int = 64  # Perceiver resampler latents over text/prompt tokens
-    resampler_layers: int = 1
     enc_layers: int = 3
     dec_layers: int = 3
     num_queries: int = 100
@@ -42,13 +40,14 @@ class StudentConfig:
     dropout: float = 0.0
     # per-head strengths of the box-locality bias on the DETR decoder's image cross-attention (detr.box_locality_bias)
     decoder_locality: tuple[float, ...] = ()
+    presence_grounding: bool = True  # presence also reads image tokens x pooled prompt (detr.DetrDecoder)
 
     def __post_init__(self) -> None:
         check(self.image_size >= 32 and self.image_size % 8 == 0, "image_size", "must be a multiple of 8, >= 32")
         check(self.dim % self.num_heads == 0, "dim", f"{self.dim} not divisible by num_heads {self.num_heads}")
         check(self.text_width % self.text_heads == 0, "text_width", "not divisible by text_heads")
         check(self.dim % 4 == 0, "dim", "must be a multiple of 4 (sine position encoding)")
-        for key in ("num_latents", "enc_layers", "dec_layers", "num_queries", "max_points", "memory_latents"):
+        for key in ("enc_layers", "dec_layers", "num_queries", "max_points", "memory_latents"):
             check(getattr(self, key) >= 1, key, "must be >= 1")
         check(self.context_length >= 2, "context_length", "must hold at least start and end tokens")
         check(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
@@ -94,7 +93,6 @@ VARIANTS: dict[str, StudentConfig] = {
         text_heads=2,
         text_layers=2,
         context_length=16,
-        num_latents=8,
         enc_layers=2,
         dec_layers=2,
         num_queries=16,
@@ -102,7 +100,7 @@ VARIANTS: dict[str, StudentConfig] = {
         memory_latents=8,
         decoder_locality=(10.0, 10.0, 2.0, 2.0),
     ),
-    # EfficientSAM3 ES-RV-L + MobileCLIP-S1 text: RepViT-M2.3, 256-d, 64 latents, 3+3 DETR layers, 100 queries.
+    # EfficientSAM3 ES-RV-L + MobileCLIP-S1 text: RepViT-M2.3, 256-d, 3+3 DETR layers, 100 queries.
     "es_rv_l_mc_s1": StudentConfig(
         name="es_rv_l_mc_s1",
         image_size=504,
@@ -114,7 +112,6 @@ VARIANTS: dict[str, StudentConfig] = {
         text_heads=8,
         text_layers=12,
         context_length=77,
-        num_latents=64,
         enc_layers=3,
         dec_layers=3,
         num_queries=100,

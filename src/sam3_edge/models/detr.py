@@ -1,12 +1,16 @@
-"""Prompt resampler and the lightweight DETR: fusion encoder, decoder with presence token and box refinement.
+"""Prompt fusion and the lightweight DETR: fusion encoder, decoder with presence token and box refinement.
 
-Follows SAM 3's detector at a small size: image tokens attend to the prompt in the encoder; object queries
-attend to the prompt and to the image in the decoder; each decoder layer refines the reference boxes; the
-class logit of a query is a dot product against the pooled prompt; a presence token answers "is the concept
-in the image at all" (final score = sigmoid(class) x sigmoid(presence)).
+Follows SAM 3's detector at a small size: image tokens cross-attend to the prompt tokens (projected text tokens
+and geometry tokens) in the encoder; object queries and the presence token attend to the prompt tokens and to
+the fused image tokens in the decoder; each decoder layer refines the reference boxes; the class logit of a
+query is a dot product against the pooled prompt (SAM 3's ``DotProductScoring``); the presence token answers
+"is the concept in the image at all" (final score = sigmoid(class) x sigmoid(presence)).
 """
 
 from __future__ import annotations
+
+import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -22,28 +26,47 @@ from sam3_edge.models.layers import (
     sine_coord_embedding,
 )
 
+PROMPT_MASK_PENALTY = 20.0  # additive attention bias of a padded prompt token (exp(-20) ~ 2e-9: masked out)
 
-class PerceiverResampler(nn.Module):
-    """K learned latents cross-attend to the (text + point + box) prompt tokens.
 
-    forward: tokens [B, L, D], valid [B, L] bool -> latents [B, K, D], pooled prompt vector [B, D].
+class EncodedPrompt(NamedTuple):
+    """The prompt as the fusion encoder and the decoder read it (SAM 3's ``prompt`` / ``prompt_mask``)."""
+
+    tokens: torch.Tensor  # [B, L, D]: projected text tokens, then point and box tokens
+    bias: torch.Tensor  # [B, 1, 1, L] float: 0 for a real token, -PROMPT_MASK_PENALTY for padding
+    vec: torch.Tensor  # [B, D]: pooled prompt (class scoring, semantic head)
+
+
+class PromptFusion(nn.Module):
+    """SAM 3's prompt path at a small size: text tokens, projected, and geometry tokens side by side.
+
+    The fusion encoder's image tokens and the decoder's queries cross-attend to these tokens themselves (no
+    bottleneck), with padding masked by an additive float bias computed once here (delegates as a plain add).
+    The pooled vector follows SAM 3's ``DotProductScoring``: an MLP with a residual and a LayerNorm on the
+    prompt tokens, a mean over the real ones, a projection.
+
+    forward: text [B, Lt, D], text_valid [B, Lt] bool, geo [B, Lg, D], geo_valid [B, Lg] bool -> EncodedPrompt.
     """
 
-    def __init__(self, *, dim: int, num_latents: int, num_heads: int, ffn_dim: int, num_layers: int) -> None:
+    def __init__(self, *, dim: int, ffn_dim: int) -> None:
         super().__init__()
-        self.latents = nn.Parameter(torch.randn(num_latents, dim) * 0.02)
-        self.cross = nn.ModuleList(CrossAttentionBlock(dim=dim, num_heads=num_heads) for _ in range(num_layers))
-        self.self_attn = nn.ModuleList(SelfAttentionBlock(dim=dim, num_heads=num_heads) for _ in range(num_layers))
-        self.ffn = nn.ModuleList(FFN(dim=dim, hidden_dim=ffn_dim) for _ in range(num_layers))
+        self.text_proj = nn.Linear(dim, dim)
+        self.kind_embed = nn.Parameter(torch.zeros(2, dim))  # text, geometry
         self.norm = nn.LayerNorm(dim)
-        self.pool = nn.Linear(dim, dim)
+        self.score_mlp = MLP(in_dim=dim, hidden_dim=ffn_dim, out_dim=dim, num_layers=2)
+        self.score_norm = nn.LayerNorm(dim)
+        self.pool_proj = nn.Linear(dim, dim)
 
-    def forward(self, tokens: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.latents[None].expand(tokens.shape[0], -1, -1)  # [B, K, D]
-        for cross, sa, ffn in zip(self.cross, self.self_attn, self.ffn, strict=True):
-            x = ffn(sa(cross(x, tokens, ctx_valid=valid)))
-        x = self.norm(x)
-        return x, self.pool(x.mean(dim=1))  # [B, K, D], [B, D]
+    def forward(
+        self, text: torch.Tensor, text_valid: torch.Tensor, geo: torch.Tensor, geo_valid: torch.Tensor
+    ) -> EncodedPrompt:
+        tokens = torch.cat([self.text_proj(text) + self.kind_embed[0], geo + self.kind_embed[1]], dim=1)
+        tokens = self.norm(tokens)  # [B, L, D]
+        valid = torch.cat([text_valid, geo_valid], dim=1).to(tokens.dtype)  # [B, L]
+        bias = ((valid - 1.0) * PROMPT_MASK_PENALTY)[:, None, None, :]  # [B, 1, 1, L]
+        scored = self.score_norm(tokens + self.score_mlp(tokens))
+        pooled = (scored * valid[..., None]).sum(1) / valid.sum(1, keepdim=True).clamp(min=1.0)
+        return EncodedPrompt(tokens, bias, self.pool_proj(pooled))
 
 
 class DetrEncoderLayer(nn.Module):
@@ -53,12 +76,12 @@ class DetrEncoderLayer(nn.Module):
         self.cross = CrossAttentionBlock(dim=dim, num_heads=num_heads, dropout=dropout)
         self.ffn = FFN(dim=dim, hidden_dim=ffn_dim, dropout=dropout)
 
-    def forward(self, x: torch.Tensor, pos: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
-        return self.ffn(self.cross(self.self_attn(x, pos=pos), prompt))
+    def forward(self, x: torch.Tensor, pos: torch.Tensor, prompt: EncodedPrompt) -> torch.Tensor:
+        return self.ffn(self.cross(self.self_attn(x, pos=pos), prompt.tokens, bias=prompt.bias))
 
 
 class DetrEncoder(nn.Module):
-    """Image tokens [B, N, D] (+ pos [N, D]) fused with prompt latents [B, K, D] -> [B, N, D]."""
+    """Image tokens [B, N, D] (+ pos [N, D]) cross-attend to the prompt tokens (:class:`EncodedPrompt`) -> [B, N, D]."""
 
     def __init__(self, *, dim: int, num_heads: int, ffn_dim: int, num_layers: int, dropout: float = 0.0) -> None:
         super().__init__()
@@ -67,7 +90,7 @@ class DetrEncoder(nn.Module):
         )
         self.norm = nn.LayerNorm(dim)
 
-    def forward(self, x: torch.Tensor, pos: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pos: torch.Tensor, prompt: EncodedPrompt) -> torch.Tensor:
         for layer in self.layers:
             x = layer(x, pos[None], prompt)
         return self.norm(x)
@@ -106,19 +129,19 @@ class DetrDecoderLayer(nn.Module):
         self,
         x: torch.Tensor,
         qpos: torch.Tensor,
-        prompt: torch.Tensor,
+        prompt: EncodedPrompt,
         memory: torch.Tensor,
         mem_pos: torch.Tensor,
         bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         x = self.self_attn(x, pos=qpos)
-        x = self.cross_prompt(x, prompt)
+        x = self.cross_prompt(x, prompt.tokens, bias=prompt.bias)
         x = self.cross_image(x, memory, pos=qpos, ctx_pos=mem_pos, bias=bias)
         return self.ffn(x)
 
 
 class DetrDecoder(nn.Module):
-    """Object queries + a presence token decoded against prompt latents and image memory.
+    """Object queries + a presence token decoded against the prompt tokens and the fused image tokens.
 
     ``locality``: per-head strengths (trainable) of :func:`box_locality_bias` on the image cross-attention of
     the object queries (the presence token attends everywhere); empty = no bias.
@@ -137,6 +160,7 @@ class DetrDecoder(nn.Module):
         num_queries: int,
         dropout: float = 0.0,
         locality: tuple[float, ...] = (),
+        presence_grounding: bool = True,
     ) -> None:
         super().__init__()
         if locality and len(locality) != num_heads:
@@ -160,11 +184,15 @@ class DetrDecoder(nn.Module):
         self.class_proj = nn.Linear(dim, dim)
         self.class_bias = nn.Parameter(torch.tensor(-2.0))  # focal-style prior: few queries are objects
         self.presence_head = MLP(in_dim=dim, hidden_dim=dim, out_dim=1, num_layers=2)
+        # grounded presence: + log-mean-exp over the fused image tokens of (token . pooled prompt), a direct
+        # image-token x phrase path beside the presence token (without it the embedded student's presence stayed
+        # blind to the phrase for 1000 steps of phrase-set distillation; with it, it leaves the plateau by ~150)
+        self.ground_proj = nn.Linear(dim, dim) if presence_grounding else None
+        self.ground_bias = nn.Parameter(torch.zeros(())) if presence_grounding else None
 
     def forward(
         self,
-        prompt: torch.Tensor,
-        prompt_vec: torch.Tensor,
+        prompt: EncodedPrompt,
         memory: torch.Tensor,
         mem_pos: torch.Tensor,
         size: tuple[int, int] | None = None,
@@ -190,8 +218,12 @@ class DetrDecoder(nn.Module):
             aux_boxes.append(box_cxcywh_to_xyxy(ref.sigmoid()))
         x = self.norm(x)
         queries = x[:, 1:]  # [B, Q, D]
-        class_logits = torch.einsum("bqd,bd->bq", self.class_proj(queries), prompt_vec) / self.dim**0.5
+        class_logits = torch.einsum("bqd,bd->bq", self.class_proj(queries), prompt.vec) / self.dim**0.5
         presence_logit = self.presence_head(x[:, 0]).squeeze(-1)  # [B]
+        if self.ground_proj is not None:
+            ground = torch.einsum("bnd,bd->bn", self.ground_proj(memory), prompt.vec) / self.dim**0.5  # [B, N]
+            presence_logit = presence_logit + torch.logsumexp(ground, dim=1) - math.log(memory.shape[1])
+            presence_logit = presence_logit + self.ground_bias
         return {
             "queries": queries,
             "boxes": aux_boxes[-1].clamp(0, 1),

@@ -1,4 +1,4 @@
-"""The EfficientSAM3-style student: one ``nn.Module`` assembling encoders, resampler, DETR, masks and memory."""
+"""The EfficientSAM3-style student: one ``nn.Module`` assembling encoders, prompt fusion, DETR, masks and memory."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from sam3_edge.models.config import StudentConfig
-from sam3_edge.models.detr import DetrDecoder, DetrEncoder, PerceiverResampler
+from sam3_edge.models.detr import DetrDecoder, DetrEncoder, EncodedPrompt, PromptFusion
 from sam3_edge.models.encoders import ImageEncoder, PromptEncoder, TextEncoder
 from sam3_edge.models.heads import MaskDecoder
 from sam3_edge.models.layers import sine_grid_embedding
@@ -17,7 +17,7 @@ PARTS = (
     "image_encoder",
     "text_encoder",
     "prompt_encoder",
-    "resampler",
+    "prompt_fusion",
     "detr_encoder",
     "detr_decoder",
     "mask_decoder",
@@ -62,13 +62,7 @@ class Student(nn.Module):
             weights=text_encoder_weights,
         )
         self.prompt_encoder = PromptEncoder(dim=c.dim, image_size=c.image_size)
-        self.resampler = PerceiverResampler(
-            dim=c.dim,
-            num_latents=c.num_latents,
-            num_heads=c.num_heads,
-            ffn_dim=c.ffn_dim,
-            num_layers=c.resampler_layers,
-        )
+        self.prompt_fusion = PromptFusion(dim=c.dim, ffn_dim=c.ffn_dim)
         self.detr_encoder = DetrEncoder(
             dim=c.dim, num_heads=c.num_heads, ffn_dim=c.ffn_dim, num_layers=c.enc_layers, dropout=c.dropout
         )
@@ -80,6 +74,7 @@ class Student(nn.Module):
             num_queries=c.num_queries,
             dropout=c.dropout,
             locality=c.decoder_locality,
+            presence_grounding=c.presence_grounding,
         )
         self.mask_decoder = MaskDecoder(dim=c.dim)
         self.memory_attention = MemoryAttention(dim=c.dim, num_heads=c.num_heads, ffn_dim=c.ffn_dim)
@@ -97,18 +92,15 @@ class Student(nn.Module):
         points: torch.Tensor,
         box: torch.Tensor,
         box_valid: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> prompt latents [B, K, D], pooled prompt vector [B, D]."""
+    ) -> EncodedPrompt:
+        """-> the prompt tokens [B, L+P+2, D] with their padding bias and the pooled prompt vector [B, D]."""
         geo, geo_valid = self.prompt_encoder(points, box, box_valid)  # [B, P+2, D], [B, P+2]
-        tokens = torch.cat([text_tokens, geo], dim=1)
-        valid = torch.cat([text_valid, geo_valid], dim=1)
-        return self.resampler(tokens, valid)
+        return self.prompt_fusion(text_tokens, text_valid, geo, geo_valid)
 
     def detect(
         self,
         fpn: list[torch.Tensor],
-        prompt: torch.Tensor,
-        prompt_vec: torch.Tensor,
+        prompt: EncodedPrompt,
         memory_state: torch.Tensor | None = None,
         memory_valid: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict]:
@@ -121,21 +113,20 @@ class Student(nn.Module):
         if memory_state is not None:
             tokens = self.memory_attention(tokens, pos, memory_state, memory_valid)
         enc = self.detr_encoder(tokens, pos, prompt)  # [B, N, D]
-        return enc, self.detr_decoder(prompt, prompt_vec, enc, pos, size=(h, w))
+        return enc, self.detr_decoder(prompt, enc, pos, size=(h, w))
 
     def decode(
         self,
         fpn: list[torch.Tensor],
-        prompt: torch.Tensor,
-        prompt_vec: torch.Tensor,
+        prompt: EncodedPrompt,
         memory_state: torch.Tensor | None = None,
         memory_valid: torch.Tensor | None = None,
     ) -> dict:
         p2, p3, p4, _ = fpn
         b, d, h, w = p4.shape
-        enc, dec = self.detect(fpn, prompt, prompt_vec, memory_state, memory_valid)
+        enc, dec = self.detect(fpn, prompt, memory_state, memory_valid)
         enc_map = enc.transpose(1, 2).reshape(b, d, h, w)
-        masks, semantic, iou = self.mask_decoder(enc_map, p3, p2, dec["queries"], prompt_vec)
+        masks, semantic, iou = self.mask_decoder(enc_map, p3, p2, dec["queries"], prompt.vec)
         scores = dec["class_logits"].sigmoid() * dec["presence_logit"].sigmoid()[:, None]
         return {
             "mask_logits": masks,  # [B, Q, S/4, S/4]
@@ -149,6 +140,7 @@ class Student(nn.Module):
             "queries": dec["queries"],
             "encoder": enc,  # [B, N, D]
             "fpn": fpn,
+            "prompt_vec": prompt.vec,  # [B, D] (diagnostics: how far phrases spread)
         }
 
     def forward(
@@ -170,8 +162,8 @@ class Student(nn.Module):
                 raise ValueError(f"{len(token_ids)} prompts but {len(image_index)} image indices")
             fpn = [level[image_index] for level in fpn]
         text, text_valid = self.encode_text(token_ids)
-        prompt, prompt_vec = self.encode_prompt(text, text_valid, points, box, box_valid)
-        out = self.decode(fpn, prompt, prompt_vec, memory_state, memory_valid)
+        prompt = self.encode_prompt(text, text_valid, points, box, box_valid)
+        out = self.decode(fpn, prompt, memory_state, memory_valid)
         out["text_tokens"], out["text_valid"] = text, text_valid  # the distillation pools them (no work here)
         return out
 
@@ -258,8 +250,8 @@ class ImageProgram(nn.Module):
 
     def forward(self, image, text_emb, text_valid, points, box, box_valid):
         s = self.student
-        prompt, vec = s.encode_prompt(text_emb, text_valid > 0.5, points, box, box_valid)
-        out = s.decode(s.image_encoder(image), prompt, vec)
+        prompt = s.encode_prompt(text_emb, text_valid > 0.5, points, box, box_valid)
+        out = s.decode(s.image_encoder(image), prompt)
         presence = out["presence_logit"].sigmoid()
         return out["mask_logits"], out["boxes"], out["scores"], presence, out["iou_logits"].sigmoid()
 
@@ -271,7 +263,7 @@ class VideoStepProgram(nn.Module):
 
     def forward(self, frame, text_emb, text_valid, points, box, box_valid, memory_state, memory_valid):
         s = self.student
-        prompt, vec = s.encode_prompt(text_emb, text_valid > 0.5, points, box, box_valid)
-        out = s.decode(s.image_encoder(frame), prompt, vec, memory_state, memory_valid)
+        prompt = s.encode_prompt(text_emb, text_valid > 0.5, points, box, box_valid)
+        out = s.decode(s.image_encoder(frame), prompt, memory_state, memory_valid)
         new_state = s.update_memory(out, memory_state, memory_valid)
         return out["mask_logits"], out["scores"], new_state

@@ -12,7 +12,7 @@ IMAGE_PARTS = (
     "image_encoder",
     "text_encoder",
     "prompt_encoder",
-    "resampler",
+    "prompt_fusion",
     "detr_encoder",
     "detr_decoder",
     "mask_decoder",
@@ -50,6 +50,45 @@ def _check_mix(mix: dict[str, float]) -> None:
 
 
 @dataclass(frozen=True)
+class PhraseSetParams:
+    """Grouped multi-phrase distillation from the phrase-set cache (stage ``cache_phrases``).
+
+    Each step draws ``images_per_step`` unlabeled images and ``phrases_per_image`` phrases on each (up to
+    ``positive_fraction`` of them phrases the teacher finds present, the rest absent ones), runs the student on
+    all of them over shared image features and distils the teacher's probabilities, negatives included
+    (``sam3_edge.train.distill_losses.phrase_set_distill_loss``).
+    """
+
+    weight: float = 0.0  # 0 = off (no phrase-set cache needed)
+    images_per_step: int = 4
+    phrases_per_image: int = 8
+    positive_fraction: float = 0.5
+    temperature: float = 2.0  # soft targets sigmoid(teacher / T) and softmax over an image's phrases at T
+    presence_weight: float = 5.0  # per-phrase presence BCE against the teacher's probability
+    rank_weight: float = 1.0  # KL between the teacher's and the student's presence softmax over an image's phrases
+    class_weight: float = 2.0  # per-query class BCE (student queries matched to the teacher's by box)
+    box_weight: float = 5.0  # L1 of matched boxes
+    score_threshold: float = 0.5  # teacher queries with sigmoid(class) x sigmoid(presence) >= this are matched
+    # phrase contrast: the student's phrase embeddings (text tower, pooled, through an adapter) must pick out the
+    # teacher's embedding of the same phrase among text_phrases vocabulary phrases (InfoNCE both ways at
+    # text_tau). Unlike an MSE through a free adapter it cannot be met by phrases collapsed onto one vector.
+    text_weight: float = 1.0
+    text_phrases: int = 256
+    text_tau: float = 0.07
+
+    def __post_init__(self) -> None:
+        for name in ("weight", "presence_weight", "rank_weight", "class_weight", "box_weight", "text_weight"):
+            check(getattr(self, name) >= 0, name, "must be >= 0")
+        for name in ("images_per_step", "phrases_per_image"):
+            check(getattr(self, name) > 0, name, "must be > 0")
+        check(0.0 <= self.positive_fraction <= 1.0, "positive_fraction", "must be in [0, 1]")
+        check(self.temperature > 0, "temperature", "must be > 0")
+        check(0 < self.score_threshold < 1, "score_threshold", "must be in (0, 1)")
+        check(self.text_phrases >= 2, "text_phrases", "must be >= 2 (a contrast needs two phrases)")
+        check(self.text_tau > 0, "text_tau", "must be > 0")
+
+
+@dataclass(frozen=True)
 class Phase1Params:
     """Feature alignment: student FPN / encoder features (through 1x1 adapters) vs the teacher's cached ones."""
 
@@ -59,6 +98,7 @@ class Phase1Params:
     encoder_weight: float = 1.0
     text_weight: float = 1.0  # student phrase embedding (text tower) vs the teacher's, when the cache holds it
     gt_weight: float = 0.0  # optional GT set loss already in phase 1 (0 = pure feature alignment)
+    phrase_set: PhraseSetParams = field(default_factory=PhraseSetParams)
     loss: LossWeights = field(default_factory=LossWeights)
 
     def __post_init__(self) -> None:
@@ -78,15 +118,11 @@ class Phase2Params:
     feature_weight: float = 0.1  # keep the phase-1 alignment as a regulariser
     teacher_score_threshold: float = 0.5  # teacher queries above this are distillation targets
     temperature: float = 1.0
-    # Extra phrases of each sample's image (its other SA-Co pairs, positive and negative) run over the same image
-    # features with a presence-only GT loss, so the presence head sees one image under several phrases per step
-    # (as the teacher and the fine-tune do); 0 = off.
-    contrast_phrases: int = 0
+    phrase_set: PhraseSetParams = field(default_factory=PhraseSetParams)
     loss: LossWeights = field(default_factory=LossWeights)
 
     def __post_init__(self) -> None:
         _check_mix(self.prompt_mix)
-        check(self.contrast_phrases >= 0, "contrast_phrases", "must be >= 0")
         for name in ("gt_weight", "distill_weight", "feature_weight"):
             check(getattr(self, name) >= 0, name, "must be >= 0")
         check(0 < self.teacher_score_threshold < 1, "teacher_score_threshold", "must be in (0, 1)")

@@ -74,16 +74,11 @@ class CachedBatches:
     from the index file each sample names (``meta["index_file"]``, paths relative to its root).
     """
 
-    def __init__(
-        self, cache: Any, *, image_size: int, mask_size: int, with_gt: bool = True, with_phrases: bool = False
-    ) -> None:
-        """``with_phrases``: each batch lists the other (phrase, positive) pairs of every sample's image
-        (``image_phrases``, for phase 2's phrase-contrast term); otherwise those lists are empty."""
+    def __init__(self, cache: Any, *, image_size: int, mask_size: int, with_gt: bool = True) -> None:
         self.cache = cache
         self.image_size = image_size
         self.mask_size = mask_size
         self.with_gt = with_gt
-        self.with_phrases = with_phrases
         teacher_size = cache.manifest.get("image_size")
         if not teacher_size:
             raise ValueError(
@@ -91,7 +86,6 @@ class CachedBatches:
             )
         self.prompt_scale = image_size / float(teacher_size)
         self._pairs: dict[str, dict[int, Any]] = {}
-        self._phrases: dict[str, dict[str, list[tuple[int, str, bool]]]] = {}
         self._images: dict[str, torch.Tensor] = {}
 
     def kinds(self, keys: list[str]) -> list[str]:
@@ -106,18 +100,6 @@ class CachedBatches:
             return self._pairs[index_file][pair_id]
         except KeyError:
             raise KeyError(f"{index_file}: no concept pair {pair_id} (cache built from another index?)") from None
-
-    def image_phrases(self, meta: dict) -> list[tuple[str, bool]]:
-        """The other concept pairs on the sample's image: (phrase, positive) each, in index order."""
-        index_file = meta["index_file"]
-        if index_file not in self._phrases:
-            self._pair(index_file, meta["pair_id"])  # loads the index
-            by_image: dict[str, list[tuple[int, str, bool]]] = {}
-            for p in self._pairs[index_file].values():
-                by_image.setdefault(p.image, []).append((p.pair_id, p.text, not p.negative))
-            self._phrases[index_file] = by_image
-        own = meta["pair_id"]
-        return [(text, pos) for pid, text, pos in self._phrases[index_file].get(meta["image"], []) if pid != own]
 
     def _image(self, index_file: str, rel: str) -> torch.Tensor:
         from sam3_edge.data.datasets import read_image, resize_image, resolve_path
@@ -143,10 +125,9 @@ class CachedBatches:
 
     def load(self, keys: list[str]) -> dict[str, Any]:
         """-> {image [B,3,S,S], prompts [B], teacher {name: [B, ...] float32}, gt_masks [B x [N,M,M]], gt_boxes}."""
-        images, prompts, teacher, gt_masks, gt_boxes, phrases = [], [], [], [], [], []
+        images, prompts, teacher, gt_masks, gt_boxes = [], [], [], [], []
         for key in keys:
             meta = self.cache.meta(key)
-            phrases.append(self.image_phrases(meta) if self.with_phrases else [])
             images.append(self._image(meta["index_file"], meta["image"]))
             prompts.append(scale_prompt(Prompt.from_json(meta["prompt"]), self.prompt_scale))
             teacher.append({k: v.float() for k, v in self.cache.load(key).items()})
@@ -167,5 +148,100 @@ class CachedBatches:
             "teacher": stacked,
             "gt_masks": gt_masks,
             "gt_boxes": gt_boxes,
-            "image_phrases": phrases,
+        }
+
+
+class PhraseBatches:
+    """Grouped batches from the teacher's phrase-set cache (``sam3_edge.cache.phrases``).
+
+    A batch is ``images`` unlabeled images and ``phrases`` phrases on each: up to ``positive_fraction`` of them
+    phrases the teacher finds present (probability >= 0.5), the rest drawn from the others, so every image is
+    seen under present and absent phrases in the same step. A pure function of ``(seed, step, rank)``, like
+    :class:`MixSampler`: ranks take disjoint images of one global draw.
+    """
+
+    def __init__(
+        self,
+        cache: Any,
+        *,
+        image_size: int,
+        phrases: int,
+        positive_fraction: float = 0.5,
+        seed: int = 0,
+        vocab_phrases: int = 0,
+    ) -> None:
+        """``vocab_phrases`` > 0: every batch also carries that many vocabulary phrases with the teacher's
+        embeddings (``vocab_phrases``, ``vocab_text``; needs the cache's ``vocabulary.safetensors``)."""
+        self.cache = cache
+        self.keys = cache.keys()
+        if not self.keys:
+            raise ValueError(f"{getattr(cache, 'dir', 'phrase cache')}: no images")
+        self.image_size = image_size
+        self.phrases = phrases
+        self.positive_fraction = positive_fraction
+        self.seed = seed
+        self.vocab_phrases = vocab_phrases
+        self._images: dict[str, torch.Tensor] = {}
+        self._vocab: tuple[list[str], torch.Tensor] | None = None
+
+    def _image(self, index_file: str, rel: str) -> torch.Tensor:
+        from sam3_edge.data.datasets import read_image, resize_image, resolve_path
+
+        key = f"{index_file}::{rel}"
+        if key not in self._images:
+            img = resize_image(read_image(resolve_path(index_file, rel)), self.image_size)
+            self._images[key] = (img * 255).round().to(torch.uint8)
+        return self._images[key].float() / 255.0
+
+    def vocabulary(self, step: int, count: int) -> tuple[list[str], torch.Tensor]:
+        """Up to ``count`` vocabulary phrases (all when the vocabulary is that small; else a draw seeded by the
+        step) and the teacher's embedding of each [n, D], for the phrase-contrast term."""
+        if self._vocab is None:
+            self._vocab = self.cache.vocabulary()  # sam3_edge.cache.phrases.PhraseCache
+        phrases, text = self._vocab
+        if len(phrases) <= count:
+            return list(phrases), text
+        picks = np.sort(np.random.default_rng([self.seed, step, 1]).choice(len(phrases), size=count, replace=False))
+        return [phrases[i] for i in picks], text[torch.from_numpy(picks)]
+
+    def pick_phrases(self, presence: torch.Tensor, rng: np.random.Generator) -> list[int]:
+        """Indices of the phrases drawn for one image, from the teacher's presence logits of all of its phrases."""
+        present = np.flatnonzero(presence.float().numpy() >= 0.0)
+        absent = np.flatnonzero(presence.float().numpy() < 0.0)
+        n = min(self.phrases, len(presence))
+        n_pos = min(len(present), int(round(n * self.positive_fraction)))
+        n_neg = min(len(absent), n - n_pos)
+        n_pos = min(len(present), n - n_neg)  # too few absent phrases: more present ones
+        pos = rng.choice(present, size=n_pos, replace=False) if n_pos else np.zeros(0, dtype=np.int64)
+        neg = rng.choice(absent, size=n_neg, replace=False) if n_neg else np.zeros(0, dtype=np.int64)
+        return sorted(int(i) for i in np.concatenate([pos, neg]))
+
+    def batch(self, step: int, images: int, *, rank: int = 0, world_size: int = 1) -> dict[str, Any]:
+        """-> {image [I,3,S,S], prompts [I*P] text prompts, image_index [I*P], group [I*P] (= image_index),
+        phrases [I*P] str, teacher {presence_logit [I*P], class_logits [I*P, Q], boxes [I*P, Q, 4]} float32}."""
+        rng = np.random.default_rng([self.seed, step])
+        picks = rng.choice(len(self.keys), size=images * world_size, replace=len(self.keys) < images * world_size)
+        pixels, prompts, index, texts, teacher = [], [], [], [], []
+        for slot, i in enumerate(picks[rank::world_size]):
+            key = self.keys[int(i)]
+            meta = self.cache.meta(key)
+            t = self.cache.load(key)
+            chosen = self.pick_phrases(t["presence_logit"], np.random.default_rng([self.seed, step, int(i)]))
+            pixels.append(self._image(meta["index_file"], meta["image"]))
+            for j in chosen:
+                prompts.append(Prompt(kind="text", text=meta["phrases"][j]))
+                index.append(slot)
+                texts.append(meta["phrases"][j])
+            teacher.append({n: t[n][chosen].float() for n in ("presence_logit", "class_logits", "boxes")})
+        image_index = torch.tensor(index, dtype=torch.int64)
+        vocab, vocab_text = self.vocabulary(step, self.vocab_phrases) if self.vocab_phrases else ([], None)
+        return {
+            "vocab_phrases": vocab,
+            "vocab_text": vocab_text,
+            "image": torch.stack(pixels),
+            "prompts": prompts,
+            "image_index": image_index,
+            "group": image_index,
+            "phrases": texts,
+            "teacher": {n: torch.cat([t[n] for t in teacher]) for n in teacher[0]},
         }

@@ -112,3 +112,82 @@ def output_distill_loss(
         ).mean(),
     }
     return out
+
+
+def grouped_rank_loss(student: torch.Tensor, teacher: torch.Tensor, group: torch.Tensor, *, temperature: float):
+    """Listwise contrast of the phrases of one image: KL(softmax(teacher / T) || softmax(student / T)) over each
+    group's members, averaged over groups of >= 2 members. student, teacher, group: [N] -> scalar."""
+    terms = []
+    for g in torch.unique(group):
+        members = group == g
+        if int(members.sum()) < 2:
+            continue
+        t = F.log_softmax(teacher[members].to(student.dtype) / temperature, dim=0)
+        s = F.log_softmax(student[members] / temperature, dim=0)
+        terms.append((t.exp() * (t - s)).sum())
+    return torch.stack(terms).mean() if terms else student.sum() * 0.0
+
+
+def phrase_set_distill_loss(
+    *,
+    presence_logits: torch.Tensor,
+    class_logits: torch.Tensor,
+    boxes: torch.Tensor,
+    group: torch.Tensor,
+    teacher_presence_logits: torch.Tensor,
+    teacher_class_logits: torch.Tensor,
+    teacher_boxes: torch.Tensor,
+    temperature: float = 2.0,
+    score_threshold: float = 0.5,
+    matcher: str = "hungarian",
+) -> dict[str, torch.Tensor]:
+    """Distil the teacher's view of many phrases per image (phrases grouped by image), negatives included.
+
+    Student: presence_logits [N], class_logits [N, Q], boxes [N, Q, 4] xyxy normalised, for N (image, phrase)
+    prompts; ``group`` [N] names each prompt's image. Teacher: presence [N], class [N, T], boxes [N, T, 4].
+    Returns unweighted means:
+
+    - ``ps_presence``: BCE of student presence / T against sigmoid(teacher presence / T), every phrase;
+    - ``ps_rank``: :func:`grouped_rank_loss` of the presence logits (which phrases of an image are more present);
+    - ``ps_class``: per prompt, the teacher queries with sigmoid(class) x sigmoid(presence) >= ``score_threshold``
+      are matched to student queries by box L1 cost; a matched query learns sigmoid(teacher class / T), every
+      other query 0 (so on an absent phrase every query learns "no object");
+    - ``ps_box``: L1 of the matched boxes (0 when nothing is matched).
+    """
+    n = presence_logits.shape[0]
+    presence = soft_logit_distill_loss(presence_logits, teacher_presence_logits, temperature=temperature).mean()
+    rank = grouped_rank_loss(presence_logits, teacher_presence_logits, group, temperature=temperature)
+    cls_terms, box_pred, box_tgt = [], [], []
+    for i in range(n):
+        t_cls = teacher_class_logits[i].float()
+        t_score = t_cls.sigmoid() * teacher_presence_logits[i].float().sigmoid()
+        keep = torch.nonzero(t_score >= score_threshold).flatten()
+        target = torch.zeros_like(class_logits[i])
+        if len(keep):
+            with torch.no_grad():
+                cost = torch.cdist(boxes[i].float(), teacher_boxes[i, keep].float(), p=1)  # [Q, K]
+            p_idx, t_idx = match_instances(cost, method=matcher)
+            target[p_idx] = (t_cls[keep[t_idx]] / temperature).sigmoid().to(target.dtype)
+            box_pred.append(boxes[i, p_idx])
+            box_tgt.append(teacher_boxes[i, keep[t_idx]].to(boxes.dtype))
+        cls_terms.append(F.binary_cross_entropy_with_logits(class_logits[i] / temperature, target))
+    zero = presence_logits.sum() * 0.0
+    return {
+        "ps_presence": presence,
+        "ps_rank": rank,
+        "ps_class": torch.stack(cls_terms).mean() if cls_terms else zero,
+        "ps_box": (torch.cat(box_pred) - torch.cat(box_tgt)).abs().sum(-1).mean() if box_pred else zero,
+    }
+
+
+def phrase_contrast_loss(student: torch.Tensor, teacher: torch.Tensor, *, tau: float = 0.07) -> torch.Tensor:
+    """Symmetric InfoNCE between the student's and the teacher's embeddings of the same N phrases.
+
+    student [N, C] (already projected to the teacher's C), teacher [N, C] -> scalar: cross-entropy of picking row
+    i of the other side among all N, on cosine similarities / ``tau``, averaged over both directions.
+    """
+    s = F.normalize(student, dim=-1)
+    t = F.normalize(teacher.to(s.dtype), dim=-1)
+    logits = s @ t.T / tau
+    labels = torch.arange(len(s), device=s.device)
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2

@@ -8,30 +8,28 @@ from __future__ import annotations
 
 import logging
 import math
-import zlib
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from sam3_edge.core.losses import LossWeights, set_prediction_loss
 from sam3_edge.models.encoders import build_tokenizer
 from sam3_edge.models.prompts import prepare_prompts
 from sam3_edge.models.student import Student
-from sam3_edge.train.config import IMAGE_PARTS, Phase1Params, Phase2Params
-from sam3_edge.train.data import CachedBatches, MixSampler
+from sam3_edge.train.config import IMAGE_PARTS, Phase1Params, Phase2Params, PhraseSetParams
+from sam3_edge.train.data import CachedBatches, MixSampler, PhraseBatches
 from sam3_edge.train.distill_losses import (
     embedding_alignment_loss,
     feature_alignment_loss,
     output_distill_loss,
+    phrase_contrast_loss,
+    phrase_set_distill_loss,
     tokens_to_map,
 )
 from sam3_edge.train.distributed import DistInfo
 from sam3_edge.train.loop import LoopResult, run_loop
-from sam3_edge.types import Prompt
 from sam3_edge.utils import masked_mean, resize_logits
 
 LOG = logging.getLogger(__name__)
@@ -51,30 +49,79 @@ def student_forward(
     return student(images, pt.token_ids, pt.points, pt.box, pt.box_valid, image_index=index)
 
 
-def contrast_presence_loss(student: Student, out: dict, batch: dict, tokenizer, count: int) -> torch.Tensor | None:
-    """Presence BCE of up to ``count`` other phrases of each sample's image over that sample's image features.
-
-    ``out`` is the student's output on the batch (its ``fpn`` is per sample); ``batch["image_phrases"]`` lists the
-    (phrase, positive) pairs of each sample's image. The phrases are drawn from the batch keys (resumable). None
-    when no sample's image has another phrase.
-    """
-    rng = np.random.default_rng(zlib.crc32("|".join(batch["keys"]).encode()))
-    prompts, slots, targets = [], [], []
-    for slot, phrases in enumerate(batch["image_phrases"]):
-        for j in rng.permutation(len(phrases))[:count]:
-            text, positive = phrases[j]
-            prompts.append(Prompt(kind="text", text=text))
-            slots.append(slot)
-            targets.append(float(positive))
-    if not prompts:
-        return None
-    device = out["presence_logit"].device
-    pt = prepare_prompts(prompts, tokenizer=tokenizer, max_points=student.config.max_points).to(device)
-    index = torch.tensor(slots, device=device)
+def phrase_set_loss(
+    student: Student, batch: dict, params: PhraseSetParams, tokenizer, text_adapter: nn.Module | None = None
+) -> dict[str, torch.Tensor]:
+    """The student on a :class:`PhraseBatches` batch (image features shared by each image's phrases; the DETR part
+    only, no masks) against the teacher's phrase-set outputs, + the phrase contrast of the text tower against the
+    teacher's vocabulary embeddings (through ``text_adapter``). Returns the ``ps_*`` terms and their weighted
+    ``ps_total``."""
+    device = batch["image"].device
+    pt = prepare_prompts(batch["prompts"], tokenizer=tokenizer, max_points=student.config.max_points).to(device)
+    fpn = student.image_encoder(batch["image"])
+    index = batch["image_index"].to(device)
     text, valid = student.encode_text(pt.token_ids)
-    prompt, vec = student.encode_prompt(text, valid, pt.points, pt.box, pt.box_valid)
-    _, dec = student.detect([level[index] for level in out["fpn"]], prompt, vec)  # presence only: no masks
-    return F.binary_cross_entropy_with_logits(dec["presence_logit"], torch.tensor(targets, device=device))
+    prompt = student.encode_prompt(text, valid, pt.points, pt.box, pt.box_valid)
+    _, dec = student.detect([level[index] for level in fpn], prompt)
+    t = batch["teacher"]
+    terms = phrase_set_distill_loss(
+        presence_logits=dec["presence_logit"],
+        class_logits=dec["class_logits"],
+        boxes=dec["boxes"],
+        group=batch["group"].to(device),
+        teacher_presence_logits=t["presence_logit"].to(device),
+        teacher_class_logits=t["class_logits"].to(device),
+        teacher_boxes=t["boxes"].to(device),
+        temperature=params.temperature,
+        score_threshold=params.score_threshold,
+    )
+    terms["ps_total"] = (
+        params.presence_weight * terms["ps_presence"]
+        + params.rank_weight * terms["ps_rank"]
+        + params.class_weight * terms["ps_class"]
+        + params.box_weight * terms["ps_box"]
+    )
+    if text_adapter is not None and batch.get("vocab_text") is not None:
+        ids = tokenizer(batch["vocab_phrases"]).long().to(device)
+        tokens, tvalid = student.encode_text(ids)
+        phrase = text_adapter(masked_mean(tokens, tvalid))
+        terms["ps_text"] = phrase_contrast_loss(phrase, batch["vocab_text"].to(device), tau=params.text_tau)
+        terms["ps_total"] = terms["ps_total"] + params.text_weight * terms["ps_text"]
+    return terms
+
+
+def phrase_batches(student: Student, phrase_cache: Any | None, params: PhraseSetParams, seed: int):
+    """The phrase-set batches of a stage, or None when its ``phrase_set.weight`` is 0."""
+    if params.weight <= 0:
+        return None
+    if phrase_cache is None:
+        raise ValueError("phrase_set.weight > 0 needs the phrase-set cache (stage cache_phrases, --phrase-cache)")
+    return PhraseBatches(
+        phrase_cache,
+        image_size=student.config.image_size,
+        phrases=params.phrases_per_image,
+        positive_fraction=params.positive_fraction,
+        seed=seed,
+        vocab_phrases=params.text_phrases if params.text_weight > 0 else 0,
+    )
+
+
+def add_phrase_adapter(adapters: nn.ModuleDict, student: Student, phrases: PhraseBatches | None) -> None:
+    """The phrase-contrast adapter (student dim -> the teacher's text dim), when the stage distils a phrase set."""
+    if phrases is None or not phrases.vocab_phrases:
+        return
+    _, text = phrases.vocabulary(0, 2)
+    adapters["phrase_text"] = nn.Linear(student.config.dim, text.shape[-1])
+
+
+def _batch_fn(batches: CachedBatches, sampler: MixSampler, batch_size: int, phrases, images_per_step: int):
+    def fn(step: int, rank: int, world: int) -> dict:
+        batch = batches.load(sampler.batch(step, batch_size, rank=rank, world_size=world))
+        if phrases is not None:
+            batch["phrase_set"] = phrases.batch(step, images_per_step, rank=rank, world_size=world)
+        return batch
+
+    return fn
 
 
 def gt_loss(out: dict, batch: dict, weights: LossWeights, mask_size: int) -> dict[str, torch.Tensor]:
@@ -164,10 +211,8 @@ def _metrics(result: LoopResult, sampler: MixSampler, batches: CachedBatches, ex
     }
 
 
-def _prepare(
-    student: Student, cache: Any, mix: dict[str, float], mask_size: int, seed: int, *, with_phrases: bool = False
-):
-    batches = CachedBatches(cache, image_size=student.config.image_size, mask_size=mask_size, with_phrases=with_phrases)
+def _prepare(student: Student, cache: Any, mix: dict[str, float], mask_size: int, seed: int):
+    batches = CachedBatches(cache, image_size=student.config.image_size, mask_size=mask_size)
     keys = cache.keys()
     sampler = MixSampler(keys=keys, kinds=batches.kinds(keys), mix=mix, seed=seed)
     return batches, sampler
@@ -183,11 +228,15 @@ def distill_phase1(
     dist: DistInfo | None = None,
     on_log=None,
     stop_after: int | None = None,
+    phrase_cache: Any | None = None,
 ) -> dict[str, Any]:
-    """Align student features with the teacher's cached FPN levels, DETR-encoder tokens and phrase embeddings."""
+    """Align student features with the teacher's cached FPN levels, DETR-encoder tokens and phrase embeddings
+    (+ the grouped phrase-set distillation when ``params.phrase_set.weight`` > 0)."""
     o = params.optim
     batches, sampler = _prepare(student, cache, params.prompt_mix, o.mask_size, o.seed)
+    phrases = phrase_batches(student, phrase_cache, params.phrase_set, o.seed)
     adapters, levels = build_adapters(student, cache)
+    add_phrase_adapter(adapters, student, phrases)
     tokenizer = build_tokenizer(student.config.context_length)
 
     def loss_fn(model: Student, extra: nn.ModuleDict, batch: dict) -> dict[str, torch.Tensor]:
@@ -202,6 +251,16 @@ def distill_phase1(
             gt = gt_loss(out, batch, params.loss, o.mask_size)
             terms.update({f"gt_{k}": v for k, v in gt.items()})
             total = total + params.gt_weight * gt["total"]
+        if "phrase_set" in batch:
+            ps = phrase_set_loss(
+                model,
+                batch["phrase_set"],
+                params.phrase_set,
+                tokenizer,
+                extra["phrase_text"] if "phrase_text" in extra else None,
+            )
+            terms.update(ps)
+            total = total + params.phrase_set.weight * ps["ps_total"]
         return {**terms, "total": total}
 
     result = run_loop(
@@ -209,7 +268,7 @@ def distill_phase1(
         student=student,
         trainable=IMAGE_PARTS,
         loss_fn=loss_fn,
-        batch_fn=lambda step, rank, world: batches.load(sampler.batch(step, o.batch_size, rank=rank, world_size=world)),
+        batch_fn=_batch_fn(batches, sampler, o.batch_size, phrases, params.phrase_set.images_per_step),
         optim=o,
         out_dir=out_dir,
         params_hash=params_hash,
@@ -232,14 +291,16 @@ def distill_phase2(
     dist: DistInfo | None = None,
     on_log=None,
     stop_after: int | None = None,
+    phrase_cache: Any | None = None,
 ) -> dict[str, Any]:
-    """Refine outputs: teacher logit distillation + GT set loss (+ a small feature-alignment regulariser)."""
+    """Refine outputs: teacher logit distillation + GT set loss (+ a small feature-alignment regulariser, + the
+    grouped phrase-set distillation when ``params.phrase_set.weight`` > 0)."""
     o = params.optim
     _init_student(student, init_from)
-    batches, sampler = _prepare(
-        student, cache, params.prompt_mix, o.mask_size, o.seed, with_phrases=params.contrast_phrases > 0
-    )
+    batches, sampler = _prepare(student, cache, params.prompt_mix, o.mask_size, o.seed)
+    phrases = phrase_batches(student, phrase_cache, params.phrase_set, o.seed)
     adapters, levels = build_adapters(student, cache)
+    add_phrase_adapter(adapters, student, phrases)
     if init_from is not None:  # phase-1 adapters continue, when the checkpoint carries them
         from sam3_edge.core.checkpoint import load_checkpoint
 
@@ -274,11 +335,16 @@ def distill_phase2(
         gt = gt_loss(out, batch, params.loss, o.mask_size)
         total = params.gt_weight * gt["total"] + params.distill_weight * kd_total
         terms = {**kd, **{f"gt_{k}": v for k, v in gt.items()}}
-        if params.contrast_phrases > 0:
-            contrast = contrast_presence_loss(model, out, batch, tokenizer, params.contrast_phrases)
-            if contrast is not None:
-                terms["contrast_presence"] = contrast
-                total = total + params.gt_weight * params.loss.presence * contrast
+        if "phrase_set" in batch:
+            ps = phrase_set_loss(
+                model,
+                batch["phrase_set"],
+                params.phrase_set,
+                tokenizer,
+                extra["phrase_text"] if "phrase_text" in extra else None,
+            )
+            terms.update(ps)
+            total = total + params.phrase_set.weight * ps["ps_total"]
         if params.feature_weight > 0:
             feat = feature_loss(out, t, extra, levels)
             terms.update(feat)
@@ -290,7 +356,7 @@ def distill_phase2(
         student=student,
         trainable=IMAGE_PARTS,
         loss_fn=loss_fn,
-        batch_fn=lambda step, rank, world: batches.load(sampler.batch(step, o.batch_size, rank=rank, world_size=world)),
+        batch_fn=_batch_fn(batches, sampler, o.batch_size, phrases, params.phrase_set.images_per_step),
         optim=o,
         out_dir=out_dir,
         params_hash=params_hash,

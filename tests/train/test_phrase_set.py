@@ -1,0 +1,127 @@
+"""Grouped multi-phrase distillation: the soft-target losses (hand-computed values) and the grouped batches."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from sam3_edge.train.data import PhraseBatches
+from sam3_edge.train.distill_losses import grouped_rank_loss, phrase_set_distill_loss
+
+
+def test_grouped_rank_loss_by_hand():
+    # group 0: teacher softmax [0.75, 0.25], student [0.5, 0.5]; group 1 has one member and is skipped
+    student = torch.tensor([0.0, 0.0, 5.0])
+    teacher = torch.tensor([math.log(3.0), 0.0, 1.0])
+    got = grouped_rank_loss(student, teacher, torch.tensor([0, 0, 1]), temperature=1.0)
+    want = 0.75 * math.log(0.75 / 0.5) + 0.25 * math.log(0.25 / 0.5)
+    assert abs(float(got) - want) < 1e-6
+    # at temperature 2 the logits halve: teacher softmax of [ln 3 / 2, 0] = [sqrt 3, 1] / (sqrt 3 + 1)
+    got2 = grouped_rank_loss(student, teacher, torch.tensor([0, 0, 1]), temperature=2.0)
+    p = math.sqrt(3) / (math.sqrt(3) + 1)
+    assert abs(float(got2) - (p * math.log(p / 0.5) + (1 - p) * math.log((1 - p) / 0.5))) < 1e-6
+    assert float(grouped_rank_loss(student, teacher, torch.tensor([0, 1, 2]), temperature=1.0)) == 0.0
+
+
+def test_phrase_set_distill_loss_by_hand():
+    # prompt 0: a present phrase, the teacher's query 0 (box [.5 .5 .9 .9]) confident; prompt 1: an absent phrase
+    t_presence = torch.tensor([10.0, -10.0])
+    t_class = torch.tensor([[10.0, -10.0], [-10.0, -10.0]])
+    t_boxes = torch.tensor([[[0.5, 0.5, 0.9, 0.9], [0.0, 0.0, 0.2, 0.2]]] * 2)
+    s_presence = torch.tensor([0.0, 0.0])
+    s_class = torch.tensor([[2.0, 0.0], [2.0, 0.0]])
+    s_boxes = torch.tensor([[[0.0, 0.0, 0.1, 0.1], [0.5, 0.5, 0.8, 0.9]]] * 2)
+    out = phrase_set_distill_loss(
+        presence_logits=s_presence,
+        class_logits=s_class,
+        boxes=s_boxes,
+        group=torch.tensor([0, 0]),
+        teacher_presence_logits=t_presence,
+        teacher_class_logits=t_class,
+        teacher_boxes=t_boxes,
+        temperature=2.0,
+    )
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    bce = lambda logit, t: -(t * math.log(sig(logit)) + (1 - t) * math.log(1 - sig(logit)))  # noqa: E731
+    # presence: student 0 / T = 0 against sigmoid(+-5)
+    want_presence = (bce(0.0, sig(5.0)) + bce(0.0, sig(-5.0))) / 2
+    assert abs(float(out["ps_presence"]) - want_presence) < 1e-5
+    # rank: teacher softmax over [5, -5] vs the student's [0, 0]
+    p = sig(10.0)
+    assert abs(float(out["ps_rank"]) - (p * math.log(p / 0.5) + (1 - p) * math.log((1 - p) / 0.5))) < 1e-5
+    # class: prompt 0 matches student query 1 (nearest box) -> targets [0, sigmoid(10 / 2)]; prompt 1: all 0
+    c0 = (bce(1.0, 0.0) + bce(0.0, sig(5.0))) / 2
+    c1 = (bce(1.0, 0.0) + bce(0.0, 0.0)) / 2
+    assert abs(float(out["ps_class"]) - (c0 + c1) / 2) < 1e-5
+    assert abs(float(out["ps_box"]) - 0.1) < 1e-6  # x1 0.8 vs 0.9, one matched box
+
+
+def test_phrase_set_loss_has_gradients_on_every_prompt():
+    s_presence = torch.zeros(3, requires_grad=True)
+    s_class = torch.zeros(3, 4, requires_grad=True)
+    out = phrase_set_distill_loss(
+        presence_logits=s_presence,
+        class_logits=s_class,
+        boxes=torch.rand(3, 4, 4),
+        group=torch.tensor([0, 0, 1]),
+        teacher_presence_logits=torch.tensor([3.0, -3.0, 1.0]),
+        teacher_class_logits=torch.randn(3, 5),
+        teacher_boxes=torch.rand(3, 5, 4),
+    )
+    sum(out.values()).backward()
+    assert (s_presence.grad.abs() > 0).all() and (s_class.grad.abs().sum(-1) > 0).all()
+
+
+class _FakePhraseCache:
+    """Two images, six phrases each; the teacher finds phrases 0-1 present on image 0 and 0-3 on image 1."""
+
+    def __init__(self, index_file: str, images: list[str]) -> None:
+        self.images = images
+        self.index_file = index_file
+        self.phrases = [f"phrase {i}" for i in range(6)]
+
+    def keys(self):
+        return ["img000000", "img000001"]
+
+    def meta(self, key):
+        return {"image": self.images[int(key[-1])], "index_file": self.index_file, "phrases": self.phrases}
+
+    def load(self, key):
+        n_pos = 2 if key.endswith("0") else 4
+        presence = torch.tensor([5.0] * n_pos + [-5.0] * (6 - n_pos)).half()
+        return {
+            "presence_logit": presence,
+            "class_logits": torch.arange(6 * 3, dtype=torch.float16).reshape(6, 3),
+            "boxes": torch.rand(6, 3, 4).half(),
+        }
+
+
+def test_phrase_batches_group_present_and_absent_phrases_per_image(train_data):
+    index_dir, _, _ = train_data
+    import json
+
+    records = json.loads((index_dir / "images_train.json").read_text())["records"]
+    cache = _FakePhraseCache(str(index_dir / "images_train.json"), [r["image"] for r in records[:2]])
+    batches = PhraseBatches(cache, image_size=64, phrases=4, positive_fraction=0.5, seed=0)
+    b = batches.batch(step=3, images=2)
+    assert b["image"].shape == (2, 3, 64, 64)
+    assert len(b["prompts"]) == 8 and b["image_index"].tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert torch.equal(b["group"], b["image_index"])
+    pos = (b["teacher"]["presence_logit"] > 0).reshape(2, 4).sum(1)
+    assert pos.tolist() == [2, 2]  # half present, half absent on each image
+    assert b["teacher"]["class_logits"].shape == (8, 3) and b["teacher"]["boxes"].shape == (8, 3, 4)
+    for text, row in zip(b["phrases"], b["teacher"]["class_logits"], strict=True):
+        assert float(row[0]) == 3 * int(text.split()[-1])  # each phrase carries its own teacher row
+    again = batches.batch(step=3, images=2)
+    assert again["phrases"] == b["phrases"]  # a pure function of the step (resumable)
+    # two ranks split one global draw of images
+    r0 = batches.batch(step=3, images=1, rank=0, world_size=2)
+    r1 = batches.batch(step=3, images=1, rank=1, world_size=2)
+    assert r0["phrases"] + r1["phrases"] == b["phrases"]
+    # with few absent phrases the draw takes more present ones
+    rng = np.random.default_rng(0)
+    few_absent = torch.tensor([5.0, 5.0, 5.0, 5.0, 5.0, -5.0])
+    chosen = PhraseBatches(cache, image_size=64, phrases=4, positive_fraction=0.25).pick_phrases(few_absent, rng)
+    assert len(chosen) == 4 and 5 in chosen
