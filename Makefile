@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install repro test test-extended lint clean-venv bench-real teacher-fit
+.PHONY: install repro test test-extended lint clean-venv bench-real teacher-fit seeds
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,13 @@ teacher-fit: install
 	$(DVC) repro data
 	DVC_ROOT=$(CURDIR) DVC_STAGE=teacher_fit bash -c "$$($(PY) -c "import yaml; print(yaml.safe_load(open('dvc.yaml'))['stages']['teacher_fit']['cmd'])")"
 	$(DVC) commit --force teacher_fit
+
+# The student chain for init seeds 1 and 2 beside the pipeline's seed 0 (after `make repro`; ~15 min a seed on
+# 2 cores): metrics/student_seeds.json with each seed's student/teacher ratios, their mean and spread; then the
+# report stage re-renders (it depends on every metrics file).
+seeds: install
+	$(PY) scripts/student_seeds.py --seeds 1 2
+	$(DVC) repro report
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

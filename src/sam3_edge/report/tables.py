@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sam3_edge.eval.seeds import BAR
 from sam3_edge.report.config import ReportParams
 from sam3_edge.report.values import Cell, MetricsFile, flatten, human_bytes, to_cell
 
@@ -270,6 +271,52 @@ def stage_times_table(metrics_dir: Path) -> Table:
     return table
 
 
+PROMPT_CHECK_STAGES = ("distill_phase1", "distill_phase2", "finetune_saco")
+
+
+def prompt_path_table(metrics_dir: Path) -> Table:
+    """The prompt-path check recorded after each student stage (``prompt_check`` in metrics/train/<stage>.json)."""
+    cols = ("presence_gap", "presence_auc", "text_presence_loss", "prompt_vec_cosine")
+    table = Table("Student prompt path after each stage (val text prompts)", ["stage", *cols])
+    for stage in PROMPT_CHECK_STAGES:
+        f = MetricsFile.read(metrics_dir / "train" / f"{stage}.json", stage=stage)
+        table.rows.append([Cell(stage), *[f.cell(f"prompt_check.{c}") for c in cols]])
+    table.notes.append(
+        "presence_gap: mean presence logit of positive minus negative val pairs (0 = blind to the phrase); "
+        "presence_auc: how often a positive pair outscores a negative one; text_presence_loss: presence BCE on val "
+        "text prompts (0.693 = a coin); prompt_vec_cosine: mean cosine between the pooled prompt vectors of the val "
+        "phrases (1.0 = every phrase collapsed onto one vector). sam3_edge.train.diagnostics."
+    )
+    return table
+
+
+def seeds_table(metrics_dir: Path) -> Table:
+    """metrics/student_seeds.json (`make seeds`): each figure's student / teacher ratio over init seeds."""
+    table = Table("Student across init seeds (student / teacher)", ["figure", "mean", "std", "min", "max", "bar"])
+    f = MetricsFile.read(metrics_dir / "student_seeds.json", stage="`make seeds` (scripts/student_seeds.py)")
+    if not f.exists:
+        table.rows.append([Cell(None, f.problem), *[Cell(None, "-")] * 5])
+        return table
+    summary = f.data.get("summary", {})
+    for name, (kind, level) in BAR.items():
+        part = "figures" if kind == "abs" else "ratios"
+        stats = summary.get(part, {}).get(name)
+        label = name if kind == "abs" else f"{name} ratio"
+        bar = Cell(f">= {level}" if kind == "abs" else f">= {level} x teacher")
+        if not stats:
+            table.rows.append([Cell(label), *[Cell(None, "no seed has it")] * 4, bar])
+            continue
+        table.rows.append([Cell(label), *[to_cell(stats[k]) for k in ("mean", "std", "min", "max")], bar])
+    seeds = f.data.get("seeds", {})
+    met = [s for s, r in seeds.items() if r.get("bar_met")]
+    table.notes.append(
+        f"{len(seeds)} init seeds ({', '.join(sorted(seeds))}); the whole bar met by {len(met)} of them"
+        + (f" ({', '.join(met)})" if met else "")
+        + f"; std is the population standard deviation. Command: `{f.data.get('command', '?')}`."
+    )
+    return table
+
+
 def artifacts_table(lock: dict[str, Any] | None, root: Path) -> Table:
     """``lock`` is the parsed ``dvc.lock`` (the stage reads the yaml), ``None`` when there is none yet."""
     table = Table("Artifacts (dvc.lock outs)", ["stage", "path", "size", "files", "on disk"])
@@ -321,6 +368,8 @@ def report_tables(
     return {
         "main": [
             quality_table(metrics_dir, params),
+            prompt_path_table(metrics_dir),
+            seeds_table(metrics_dir),
             quantization_table(metrics_dir, params),
             deployment_table(metrics_dir),
             gates_table(metrics_dir),

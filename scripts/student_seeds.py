@@ -1,0 +1,108 @@
+"""The student chain for several init seeds, outside the default pipeline; collects metrics/student_seeds.json.
+
+    python scripts/student_seeds.py --seeds 1 2 [--reuse-pipeline-seed]     (make seeds)
+
+For each seed N it writes ``runs/seeds/seed-N/params.yaml`` (params.yaml with ``student.init_seed: N``) and runs
+the student stages of dvc.yaml (distill_phase1 -> distill_phase2 -> distill_video -> finetune_saco ->
+evaluate@student) with their own commands, outputs redirected under ``runs/seeds/seed-N/``; the teacher, caches
+and data are the pipeline's (run ``dvc repro`` first). The pipeline's own student counts as the seed of
+params.yaml's ``student.init_seed`` (``metrics/eval/student.json``), unless that seed is listed again. A killed run
+resumes: every training stage resumes from its checkpoint and a seed whose evaluation exists is not re-run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from sam3_edge.eval.seeds import summarize_seeds  # noqa: E402
+from sam3_edge.utils import write_json  # noqa: E402
+
+CHAIN = ("distill_phase1", "distill_phase2", "distill_video", "finetune_saco")
+REDIRECT = ("checkpoints/", "metrics/train/", "metrics/eval/", "dvclive/", "predictions/")
+
+
+def stage_commands(dvc_yaml: Path) -> list[tuple[str, str]]:
+    """The chain's commands from dvc.yaml, evaluate@student's expanded from its foreach entry."""
+    stages = yaml.safe_load(dvc_yaml.read_text())["stages"]
+    cmds = [(name, " ".join(stages[name]["cmd"].split())) for name in CHAIN]
+    ev = stages["evaluate"]
+    item = ev["foreach"]["student"]
+    cmd = " ".join(ev["do"]["cmd"].split()).replace("${key}", "student")
+    cmd = re.sub(r"\$\{item\.(\w+)\}", lambda m: str(item[m.group(1)]), cmd)
+    return [*cmds, ("evaluate@student", cmd)]
+
+
+def redirect(cmd: str, run_dir: str, params: str) -> list[str]:
+    """The command with --params -> the seed's file and every per-run output path moved under ``run_dir``."""
+    out = []
+    for arg in shlex.split(cmd):
+        if arg == "params.yaml":
+            arg = params
+        elif arg.startswith(REDIRECT):
+            arg = f"{run_dir}/{arg}"
+        elif ":" in arg and arg.split(":", 1)[1].startswith(REDIRECT):  # a predictor spec, student:<checkpoint>
+            kind, path = arg.split(":", 1)
+            arg = f"{kind}:{run_dir}/{path}"
+        out.append(arg)
+    if out[0] == "python":
+        out[0] = sys.executable
+    return out
+
+
+def run_seed(seed: int, base_params: dict, out_root: Path) -> Path:
+    run_dir = out_root / f"seed-{seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    params = dict(base_params)
+    params["student"] = {**params["student"], "init_seed": seed}
+    params_file = run_dir / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    metrics = run_dir / "metrics/eval/student.json"
+    if metrics.exists():
+        print(f"seed {seed}: {metrics} exists, not re-run", flush=True)
+        return metrics
+    for name, cmd in stage_commands(ROOT / "dvc.yaml"):
+        argv = redirect(cmd, str(run_dir.relative_to(ROOT)), str(params_file.relative_to(ROOT)))
+        t0 = time.time()
+        print(f"seed {seed}: {name} ...", flush=True)
+        subprocess.run(argv, cwd=ROOT, check=True)
+        print(f"seed {seed}: {name} done in {time.time() - t0:.0f} s", flush=True)
+    return metrics
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", type=int, nargs="+", required=True)
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--out", default="runs/seeds")
+    p.add_argument("--metrics", default="metrics/student_seeds.json")
+    args = p.parse_args()
+    base = yaml.safe_load((ROOT / args.params).read_text())
+    own = int(base["student"]["init_seed"])
+    files = {}
+    if own not in args.seeds:
+        files[own] = ROOT / "metrics/eval/student.json"
+    for seed in args.seeds:
+        files[seed] = run_seed(seed, base, ROOT / args.out)
+    per_seed = {seed: json.loads(Path(f).read_text()) for seed, f in files.items()}
+    teacher = json.loads((ROOT / "metrics/eval/teacher.json").read_text())
+    result = summarize_seeds(per_seed, teacher)
+    result["sources"] = {str(s): str(Path(f).relative_to(ROOT)) for s, f in sorted(files.items())}
+    result["command"] = "python scripts/student_seeds.py " + " ".join(sys.argv[1:])
+    write_json(ROOT / args.metrics, result)
+    print(json.dumps(result["summary"], indent=1))
+
+
+if __name__ == "__main__":
+    main()

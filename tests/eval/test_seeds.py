@@ -1,0 +1,58 @@
+"""metrics/student_seeds.json: per-seed ratios, the quality bar and the spread (hand-computed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from sam3_edge.eval.seeds import summarize_seeds
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _metrics(text, point, box, f1, sens, cg):
+    return {
+        "miou": {"text": text, "point": point, "box": box},
+        "presence": {"f1": f1},
+        "prompt_sensitivity": {"value": sens},
+        "saco": {"cgF1": cg},
+    }
+
+
+def test_ratios_bar_and_spread():
+    teacher = _metrics(0.6, 0.6, 0.6, 0.9, 0.6, 0.4)
+    good = _metrics(0.54, 0.6, 0.57, 0.9, 0.5, 0.3)  # text 0.9, sens 0.833, cgF1 0.75 of the teacher
+    weak = _metrics(0.3, 0.6, 0.6, 0.8, 0.6, 0.4)  # text 0.5 x, F1 0.8 < 0.85
+    out = summarize_seeds({0: good, 1: weak}, teacher)
+    assert out["seeds"]["0"]["bar_met"] and not out["seeds"]["1"]["bar_met"]
+    assert out["seeds"]["0"]["ratios"]["text_miou"] == 0.9
+    assert out["seeds"]["1"]["bar"]["presence_f1"] == {"value": 0.8, "needs": 0.85, "met": False}
+    assert out["summary"]["figures"]["text_miou"] == {"mean": 0.42, "std": 0.12, "min": 0.3, "max": 0.54}
+    assert out["summary"]["ratios"]["text_miou"]["mean"] == 0.7
+    assert not out["all_seeds_meet_bar"]
+
+
+def test_a_missing_figure_is_missing_not_zero():
+    teacher = _metrics(0.6, 0.6, 0.6, 0.9, 0.6, 0.4)
+    partial = _metrics(0.6, 0.6, 0.6, 0.9, 0.6, 0.4)
+    del partial["saco"]
+    row = summarize_seeds({2: partial}, teacher)["seeds"]["2"]
+    assert "cgF1" not in row["figures"] and any(m.startswith("cgF1") for m in row["missing"])
+    assert not row["bar_met"]
+
+
+def test_the_seed_runner_reuses_the_pipeline_commands_with_outputs_moved():
+    spec = importlib.util.spec_from_file_location("student_seeds", ROOT / "scripts" / "student_seeds.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    cmds = dict(mod.stage_commands(ROOT / "dvc.yaml"))
+    assert list(cmds) == [*mod.CHAIN, "evaluate@student"]
+    argv = mod.redirect(cmds["distill_phase2"], "runs/seeds/seed-1", "runs/seeds/seed-1/params.yaml")
+    assert argv[0] == sys.executable
+    assert argv[argv.index("--params") + 1] == "runs/seeds/seed-1/params.yaml"
+    assert argv[argv.index("--init") + 1] == "runs/seeds/seed-1/checkpoints/distill_phase1/final.safetensors"
+    assert argv[argv.index("--cache") + 1] == "cache/teacher/train"  # shared inputs stay
+    ev = mod.redirect(cmds["evaluate@student"], "runs/x", "p.yaml")
+    assert ev[ev.index("--spec") + 1] == "student:runs/x/checkpoints/finetune_saco/final.safetensors"
+    assert ev[ev.index("--metrics") + 1] == "runs/x/metrics/eval/student.json"
