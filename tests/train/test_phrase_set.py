@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from sam3_edge.train.data import PhraseBatches
@@ -100,8 +102,6 @@ class _FakePhraseCache:
 
 def test_phrase_batches_group_present_and_absent_phrases_per_image(train_data):
     index_dir, _, _ = train_data
-    import json
-
     records = json.loads((index_dir / "images_train.json").read_text())["records"]
     cache = _FakePhraseCache(str(index_dir / "images_train.json"), [r["image"] for r in records[:2]])
     batches = PhraseBatches(cache, image_size=64, phrases=4, positive_fraction=0.5, seed=0)
@@ -125,3 +125,74 @@ def test_phrase_batches_group_present_and_absent_phrases_per_image(train_data):
     few_absent = torch.tensor([5.0, 5.0, 5.0, 5.0, 5.0, -5.0])
     chosen = PhraseBatches(cache, image_size=64, phrases=4, positive_fraction=0.25).pick_phrases(few_absent, rng)
     assert len(chosen) == 4 and 5 in chosen
+
+
+def _fake_phrase_cache(index_dir, out_dir):
+    """A phrase-set cache in the real on-disk format (random teacher outputs), 3 images x 5 phrases, Q = 4."""
+    from sam3_edge.cache.config import PhraseCacheParams
+    from sam3_edge.cache.phrases import phrase_units, write_vocabulary
+    from sam3_edge.cache.store import open_phrase_cache, write_sharded
+
+    records = json.loads((index_dir / "images_train.json").read_text())["records"][:3]
+    vocab = ["red circle", "blue square", "small green cross", "yellow triangle", "large red square"]
+    units = phrase_units(
+        [r["image"] for r in records], vocab, PhraseCacheParams(), index_file=str(index_dir / "images_train.json")
+    )
+    gen = torch.Generator().manual_seed(0)
+
+    def compute(us):
+        out = {}
+        for u in us:
+            presence = torch.tensor([4.0, 3.0, -4.0, -3.0, -5.0])
+            out[f"{u.key}/presence_logit"] = presence.half()
+            out[f"{u.key}/class_logits"] = (torch.randn(5, 4, generator=gen) * 4).half()
+            out[f"{u.key}/boxes"] = torch.rand(5, 4, 4, generator=gen).sort(-1).values.half()
+        return out
+
+    header = {"kind": "phrases", "teacher_id": "fake", "image_size": 64, "config_hash": "x", "dtype": "float16"}
+    write_sharded(out_dir, units=units, units_per_shard=2, compute=compute, header=header, bytes_per_unit=1)
+    write_vocabulary(out_dir, vocab, torch.randn(5, 32, generator=gen))
+    return open_phrase_cache(out_dir)
+
+
+def test_phases_distil_the_phrase_set_and_its_contrast(train_data, tmp_path):
+    from sam3_edge.cache import open_cache
+    from sam3_edge.models import build_student
+    from sam3_edge.train.config import OptimParams, Phase1Params, Phase2Params, PhraseSetParams
+    from sam3_edge.train.loop import FINAL
+    from sam3_edge.train.phases import distill_phase1, distill_phase2
+
+    index_dir, cache_dir, _ = train_data
+    phrases = _fake_phrase_cache(index_dir, tmp_path / "phrases")
+    assert phrases.vocabulary()[1].shape == (5, 32)
+    opt = OptimParams(steps=2, batch_size=2, checkpoint_every=2, log_every=1, warmup_steps=1)
+    ps = PhraseSetParams(weight=1.0, images_per_step=2, phrases_per_image=4)
+    m1 = distill_phase1(
+        build_student("tiny", seed=0),
+        open_cache(cache_dir),
+        Phase1Params(optim=opt, phrase_set=ps),
+        out_dir=tmp_path / "p1",
+        params_hash="h1",
+        phrase_cache=phrases,
+    )
+    for key in ("ps_presence", "ps_rank", "ps_class", "ps_box", "ps_text", "ps_total"):
+        assert key in m1["final_losses"], key
+    assert m1["final_losses"]["ps_text"] > 0
+    m2 = distill_phase2(
+        build_student("tiny", seed=0),
+        open_cache(cache_dir),
+        Phase2Params(optim=opt, phrase_set=ps),
+        out_dir=tmp_path / "p2",
+        params_hash="h2",
+        init_from=tmp_path / "p1" / FINAL,
+        phrase_cache=phrases,
+    )
+    assert "ps_presence" in m2["final_losses"]
+    with pytest.raises(ValueError, match="phrase-set cache"):
+        distill_phase1(
+            build_student("tiny", seed=0),
+            open_cache(cache_dir),
+            Phase1Params(optim=opt, phrase_set=ps),
+            out_dir=tmp_path / "p3",
+            params_hash="h3",
+        )
