@@ -21,11 +21,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $@
 
-# Make sure this directory is a git repo with DVC initialised, then rebuild whatever changed.
+# Make sure this directory is a git repo with DVC initialised, rebuild whatever changed, then copy the report's
+# results block (reports/results.md) into README.md: the report stage itself writes reports/ only.
 repro: install
 	@git rev-parse --is-inside-work-tree >/dev/null 2>&1 || (git init -q && git add -A && git -c user.name=sam3-edge -c user.email=sam3-edge@localhost commit -qm "initial import")
 	@test -d .dvc || $(DVC) init -q
 	@start=$$(date +%s); $(DVC) repro && echo "make repro: dvc repro took $$(( $$(date +%s) - start )) s (per stage: metrics/pipeline.json)"
+	$(VENV)/bin/sam3-edge readme --results reports/results.md --readme README.md
 
 # Refit the shipped bootstrap teacher: stage `teacher_fit` is frozen so that `dvc repro` never refits it, so this
 # runs its dvc.yaml command as DVC would (after the data stage), then records it in dvc.lock (`dvc commit`; `dvc
@@ -34,7 +36,7 @@ repro: install
 # installs the new teacher and re-runs everything downstream of it.
 teacher-fit: install
 	$(DVC) repro data
-	DVC_ROOT=$(CURDIR) DVC_STAGE=teacher_fit bash -c "$$($(PY) -c "import yaml; print(yaml.safe_load(open('dvc.yaml'))['stages']['teacher_fit']['cmd'])")"
+	DVC_ROOT=$(CURDIR) DVC_STAGE=teacher_fit bash -c "$$($(PY) -c "from dvc.repo import Repo; print(next(s.cmd for s in Repo('.').index.stages if s.addressing == 'teacher_fit'))")"
 	$(DVC) commit --force teacher_fit
 
 # The student chain for init seeds 1 and 2 beside the pipeline's seed 0 (after `make repro`; ~15 min a seed on

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shlex
 import subprocess
 import sys
@@ -23,25 +22,23 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from sam3_edge.eval.seeds import summarize_seeds
+from sam3_edge.utils import write_json
 
-from sam3_edge.eval.seeds import summarize_seeds  # noqa: E402
-from sam3_edge.utils import write_json  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CHAIN = ("distill_phase1", "distill_phase2", "distill_video", "finetune_saco")
 REDIRECT = ("checkpoints/", "metrics/train/", "metrics/eval/", "dvclive/", "predictions/")
 
 
-def stage_commands(dvc_yaml: Path) -> list[tuple[str, str]]:
-    """The chain's commands from dvc.yaml, evaluate@student's expanded from its foreach entry."""
-    stages = yaml.safe_load(dvc_yaml.read_text())["stages"]
-    cmds = [(name, " ".join(stages[name]["cmd"].split())) for name in CHAIN]
-    ev = stages["evaluate"]
-    item = ev["foreach"]["student"]
-    cmd = " ".join(ev["do"]["cmd"].split()).replace("${key}", "student")
-    cmd = re.sub(r"\$\{item\.(\w+)\}", lambda m: str(item[m.group(1)]), cmd)
-    return [*cmds, ("evaluate@student", cmd)]
+def stage_commands(root: Path) -> list[tuple[str, str]]:
+    """The chain's commands (and evaluate@student's) as DVC resolves them from ``root``'s dvc.yaml."""
+    from dvc.repo import Repo
+
+    names = [*CHAIN, "evaluate@student"]
+    with Repo(str(root)) as repo:
+        cmds = {s.addressing: " ".join(s.cmd.split()) for s in repo.index.stages if s.addressing in names}
+    return [(name, cmds[name]) for name in names]
 
 
 def redirect(cmd: str, run_dir: str, params: str) -> list[str]:
@@ -72,7 +69,7 @@ def run_seed(seed: int, base_params: dict, out_root: Path) -> Path:
     if metrics.exists():
         print(f"seed {seed}: {metrics} exists, not re-run", flush=True)
         return metrics
-    for name, cmd in stage_commands(ROOT / "dvc.yaml"):
+    for name, cmd in stage_commands(ROOT):
         argv = redirect(cmd, str(run_dir.relative_to(ROOT)), str(params_file.relative_to(ROOT)))
         t0 = time.time()
         print(f"seed {seed}: {name} ...", flush=True)

@@ -31,10 +31,8 @@ def _process_start() -> float:
 
 _STARTED = _process_start()
 
-# Stages run as `python stages/x.py` from the repo root; make the src/ layout importable without install too.
-_SRC = Path(__file__).resolve().parents[1] / "src"
-if str(_SRC) not in sys.path:
-    sys.path.insert(0, str(_SRC))
+# Stages run as `python stages/x.py` from the repo root with the project installed (`make install`: an editable
+# install of src/sam3_edge); nothing here edits sys.path.
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -61,9 +59,10 @@ def load(params_file: str, section: str):
         sys.exit(f"invalid params: {err}")
 
 
-def stage_name() -> str:
-    """The DVC stage address (``evaluate@student``), or the script's name outside ``dvc repro``."""
-    return os.environ.get("DVC_STAGE") or Path(sys.argv[0]).stem
+def stage_name(default: str | None = None) -> str:
+    """The DVC stage address (``evaluate@student``); outside ``dvc repro`` ``default`` (a script serving several
+    stages passes the one it runs), else the script's name."""
+    return os.environ.get("DVC_STAGE") or default or Path(sys.argv[0]).stem
 
 
 def record_stage_time(path: str | Path, stage: str, seconds: float) -> dict:

@@ -67,7 +67,7 @@ def setup(params_file: str, section: str, inputs: list[str]) -> tuple[StudentPar
     if dist.is_main:
         global _RUN
         _RUN = start_stage_run(
-            tracking_params(params_file), stage_name(), {"student": student_params, section: stage_params}
+            tracking_params(params_file), stage_name(section), {"student": student_params, section: stage_params}
         )
     return student_params, stage_params, digest, dist
 

@@ -1,24 +1,29 @@
-"""Stage `finetune_saco`: fine-tune trunk + text on the SA-Co train pairs (negatives via presence)."""
+"""Stages `finetune_saco` and `qat` (`--section finetune_saco|qat`): train the student on the SA-Co train pairs
+(negatives via presence), from `--init`. `finetune_saco` fine-tunes trunk + text; `qat` prepares torchao QAT,
+trains and converts, writing the QAT-trained float checkpoint. They differ only in their params section."""
 
 from __future__ import annotations
 
 from _common import parser, run
 from _train import add_common_args, build_student, curves, finish, prompt_check, setup
 
-from sam3_edge.train.finetune import finetune_saco
+from sam3_edge.train.finetune import finetune_saco, qat
+
+TRAIN = {"finetune_saco": finetune_saco, "qat": qat}
 
 
 def main() -> None:
     p = parser(__doc__)
+    p.add_argument("--section", choices=sorted(TRAIN), default="finetune_saco", help="params section = stage")
     p.add_argument("--index", required=True, help="dep: data/index/concepts_train.json")
-    p.add_argument("--init", required=True, help="dep: distill_video final checkpoint")
+    p.add_argument("--init", required=True, help="dep: the previous stage's final checkpoint")
     p.add_argument("--val-index", help="dep: data/index/concepts_val.json, for the prompt-path check after training")
     add_common_args(p)
     args = p.parse_args()
-    student_params, params, digest, dist = setup(args.params, "finetune_saco", [args.index, args.init])
+    student_params, params, digest, dist = setup(args.params, args.section, [args.index, args.init])
     student = build_student(student_params)
     with curves(args.live, dist) as on_log:
-        metrics = finetune_saco(
+        metrics = TRAIN[args.section](
             student,
             args.index,
             params,
@@ -28,7 +33,8 @@ def main() -> None:
             dist=dist,
             on_log=on_log,
         )
-    metrics["prompt_check"] = prompt_check(student, args.val_index, dist)
+    if args.val_index:
+        metrics["prompt_check"] = prompt_check(student, args.val_index, dist)
     finish(args.metrics, metrics, dist)
 
 

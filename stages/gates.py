@@ -15,7 +15,7 @@ def main() -> None:
     p.add_argument("--eval-dir", required=True, help="metrics/eval (reads <teacher>.json and <student>.json)")
     p.add_argument("--benchmark", required=True, help="deploy benchmark metrics json (may not exist yet)")
     p.add_argument("--out", required=True, help="out: metrics/gates.json")
-    p.add_argument("--summary", help="out: metrics/summary.json, the headline figures (dvc metrics show)")
+    p.add_argument("--summary-dir", help="out: metrics/summary/<model>.json, the headline rows (dvc metrics show)")
     p.add_argument(
         "--summary-models",
         nargs="*",
@@ -39,8 +39,9 @@ def main() -> None:
     gated = {k: v for k, v in eval_metrics.items() if k in (params.teacher, params.student)}
     out = evaluate_gates(params, eval_metrics=gated, benchmark=benchmark, benchmark_reason=reason)
     write_json(args.out, out)
-    if args.summary:
-        write_json(args.summary, headline(eval_metrics, out))
+    if args.summary_dir:
+        for row, figures in headline(eval_metrics, out).items():
+            write_json(Path(args.summary_dir) / f"{row}.json", figures)
     LOG.info("gates: %s (%s)", out["decision"].upper(), out["decision_reason"])
 
 

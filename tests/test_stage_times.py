@@ -8,10 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "stages"))
+from stages._common import record_stage_time
 
-from _common import record_stage_time  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_record_stage_time_keeps_other_stages_and_sums_them(tmp_path):
@@ -26,8 +25,10 @@ def test_record_stage_time_keeps_other_stages_and_sums_them(tmp_path):
 
 
 def _stage_process(tmp_path: Path, env_extra: dict[str, str], body: str) -> subprocess.CompletedProcess:
-    code = f"import sys; sys.path.insert(0, {str(ROOT / 'stages')!r})\nfrom _common import run\n{body}"
+    code = f"import sys\nfrom _common import run\n{body}"
     env = {k: v for k, v in os.environ.items() if k not in ("DVC_ROOT", "DVC_STAGE")}
+    # the stage scripts import _common from their own folder
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "stages"), env.get("PYTHONPATH")]))
     return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**env, **env_extra}, timeout=120)
 
 

@@ -1,12 +1,7 @@
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from sam3_edge.report.config import TrackingParams  # noqa: E402
-from stages._tracking import mlflow_run, project_root, resolve_uri  # noqa: E402
+from sam3_edge.report.config import TrackingParams
+from stages._tracking import mlflow_run, project_root, resolve_uri
 
 
 def test_project_root_from_dvc_exp_workspace(tmp_path):

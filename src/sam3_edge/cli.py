@@ -40,6 +40,20 @@ def _prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _readme(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sam3_edge.report.render import update_readme_results
+
+    try:
+        changed = update_readme_results(args.readme, Path(args.results).read_text())
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.readme}: results block {'updated' if changed else 'unchanged'} from {args.results}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sam3-edge", description=__doc__)
     parser.add_argument("--version", action="version", version=f"sam3-edge {__version__}")
@@ -55,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--root", default=".", help="project root (default: current directory)")
     prune.add_argument("--yes", action="store_true", help="delete them (default: only list)")
     prune.set_defaults(func=_prune)
+
+    readme = sub.add_parser("readme", help="copy the report's results block (reports/results.md) into README.md")
+    readme.add_argument("--results", default="reports/results.md", help="written by the report stage")
+    readme.add_argument("--readme", default="README.md", help="the file whose results markers are refreshed")
+    readme.set_defaults(func=_readme)
 
     from sam3_edge.data.cli import add_data_commands
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "teacher"))
-from teacher_fixtures import make_data, make_teacher_dir  # noqa: E402
+from tests.support.data import TEACHER_DATA, make_data
+from tests.support.teacher import make_teacher_dir
 
 
 @pytest.fixture(scope="session")
 def cache_inputs(tmp_path_factory):
     """(index_dir, teacher_dir), read-only."""
     root = tmp_path_factory.mktemp("cache_inputs")
-    index_dir = make_data(root)
+    index_dir = make_data(root, TEACHER_DATA)
     return index_dir, make_teacher_dir(index_dir, root / "teacher")

@@ -1,4 +1,4 @@
-"""Smoke tests of stages/cache_teacher.py and stages/cache_teacher_video.py, and the video cache contents."""
+"""Smoke tests of stages/cache.py (--kind image, --kind video), and the video cache contents."""
 
 from __future__ import annotations
 
@@ -43,8 +43,10 @@ def test_cache_stages_smoke(cache_inputs, tmp_path):
     d["video"] = {"level": 1, "frame_stride": 2, "max_frames": 0, "clips_per_shard": 1, "batch_size": 4}
     params.write_text(yaml.safe_dump({"cache": d}))
     _run(
-        "cache_teacher.py",
+        "cache.py",
         params,
+        "--kind",
+        "image",
         "--teacher",
         teacher_dir,
         "--index",
@@ -59,8 +61,10 @@ def test_cache_stages_smoke(cache_inputs, tmp_path):
     assert open_cache(tmp_path / "c").verify() == 2
     # a second run keeps every verified shard and rebuilds nothing
     _run(
-        "cache_teacher.py",
+        "cache.py",
         params,
+        "--kind",
+        "image",
         "--teacher",
         teacher_dir,
         "--index",
@@ -74,8 +78,10 @@ def test_cache_stages_smoke(cache_inputs, tmp_path):
     assert m["shards_built_rank0"] == 0 and m["shards_kept_rank0"] == 2
 
     _run(
-        "cache_teacher_video.py",
+        "cache.py",
         params,
+        "--kind",
+        "video",
         "--teacher",
         teacher_dir,
         "--index",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from data_fixtures import TINY
+
+from tests.support.data import TINY_DATA
 
 
 @pytest.fixture(scope="session")
@@ -12,4 +13,4 @@ def tiny_synthetic(tmp_path_factory):
     from sam3_edge.data.generate import generate_synthetic
 
     out = tmp_path_factory.mktemp("tiny") / "synthetic"
-    return out, generate_synthetic(out, TINY, seed=0)
+    return out, generate_synthetic(out, TINY_DATA, seed=0)

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-from data_fixtures import TINY
 
 from sam3_edge.config import ParamsError, from_dict
 from sam3_edge.data.config import DataParams, SyntheticParams
@@ -16,11 +15,12 @@ from sam3_edge.data.sav import read_sav
 from sam3_edge.data.synthetic import sample_scene
 from sam3_edge.data.synthetic_video import sample_clip
 from sam3_edge.data.video import read_video_frames
+from tests.support.data import TINY_DATA
 
 
 def test_scene_is_deterministic_and_masks_are_visible_parts():
-    a = sample_scene(np.random.default_rng([0, 0, 3]), TINY)
-    b = sample_scene(np.random.default_rng([0, 0, 3]), TINY)
+    a = sample_scene(np.random.default_rng([0, 0, 3]), TINY_DATA)
+    b = sample_scene(np.random.default_rng([0, 0, 3]), TINY_DATA)
     np.testing.assert_array_equal(a.image, b.image)
     assert a.phrases == b.phrases and a.objects == b.objects
     stack = np.stack(a.masks).astype(int)  # [K, S, S]
@@ -54,7 +54,7 @@ def test_negative_fraction_knob_is_checked_and_reached():
 
 
 def test_clip_masks_follow_the_annotation_stride():
-    clip = sample_clip(np.random.default_rng(0), TINY)
+    clip = sample_clip(np.random.default_rng(0), TINY_DATA)
     assert clip.frames.shape == (9, 64, 64, 3)
     assert clip.annotated_frames == (0, 4, 8)
     assert clip.masks.shape[:2] == (3, len(clip.texts))
@@ -64,7 +64,7 @@ def test_readers_round_trip_the_synthetic_writer(tiny_synthetic):
     out, sources = tiny_synthetic
     src = sources["train"]
     # SA-1B: masks decoded from the written json equal the rendered visible masks
-    scene = sample_scene(np.random.default_rng([0, 0, 0]), TINY)
+    scene = sample_scene(np.random.default_rng([0, 0, 0]), TINY_DATA)
     record = read_sa1b(out / "sa1b/train/sa_1.json", root=out, max_pixels=10**8)
     assert record.image == "sa1b/train/sa_1.jpg" and (record.width, record.height) == (96, 96)
     assert len(record.instances) == len(scene.masks)
@@ -87,7 +87,7 @@ def test_readers_round_trip_the_synthetic_writer(tiny_synthetic):
     assert all(0 <= v <= 1 for a in raw["annotations"] for v in a["bbox"])
     # SA-V: decoded video has the annotated frames; masklets carry their noun phrase
     video = read_sav(out / "sav/train/sav_000001_manual.json", out / "sav/train/sav_000001.mp4", root=out)
-    clip = sample_clip(np.random.default_rng([0, 10, 0]), TINY)
+    clip = sample_clip(np.random.default_rng([0, 10, 0]), TINY_DATA)
     assert video.num_frames == 9 and video.annotated_frames == (0, 4, 8) and video.fps == 24.0
     assert [m.text for m in video.masklets] == clip.texts
     for k, masklet in enumerate(video.masklets):
@@ -102,7 +102,7 @@ def test_readers_round_trip_the_synthetic_writer(tiny_synthetic):
 
 def test_generation_resumes_and_is_byte_identical(tmp_path, tiny_synthetic):
     ref, _ = tiny_synthetic
-    small = SyntheticParams(**{**TINY.__dict__})
+    small = SyntheticParams(**{**TINY_DATA.__dict__})
     out = tmp_path / "synthetic"
     partial = tmp_path / "synthetic.partial"
     # simulate a killed run: a partial folder with some files of the same params already written
@@ -116,7 +116,7 @@ def test_generation_resumes_and_is_byte_identical(tmp_path, tiny_synthetic):
         assert (out / f.relative_to(ref)).read_bytes() == f.read_bytes(), f
     # other params: the stale partial folder is discarded, not mixed in
     out.rename(partial)
-    generate_synthetic(out, SyntheticParams(**{**TINY.__dict__, "num_val_images": 2}), seed=0)
+    generate_synthetic(out, SyntheticParams(**{**TINY_DATA.__dict__, "num_val_images": 2}), seed=0)
     assert not (out / "sa1b/val/sa_1000003.jpg").exists()
 
 
@@ -124,7 +124,7 @@ def test_video_bytes_are_a_pure_function_of_the_frames(tmp_path):
     """The same frames give the same mp4 bytes, every time (libx264 failed this: 3 of 8 encodes differed)."""
     from sam3_edge.data.video import write_video
 
-    clip = sample_clip(np.random.default_rng([0, 10, 1]), SyntheticParams(**{**TINY.__dict__, "video_frames": 24}))
+    clip = sample_clip(np.random.default_rng([0, 10, 1]), SyntheticParams(**{**TINY_DATA.__dict__, "video_frames": 24}))
     digests = set()
     for i in range(8):
         write_video(tmp_path / f"clip_{i}.mp4", clip.frames)
@@ -136,9 +136,8 @@ _GENERATE = """
 import sys
 from sam3_edge.data.config import SyntheticParams
 from sam3_edge.data.generate import generate_synthetic
-sys.path.insert(0, {fixtures!r})
-from data_fixtures import TINY
-params = SyntheticParams(**{{**TINY.__dict__, "num_train_videos": 3, "num_val_videos": 2, "video_frames": 24}})
+from tests.support.data import TINY_DATA
+params = SyntheticParams(**{**TINY_DATA.__dict__, "num_train_videos": 3, "num_val_videos": 2, "video_frames": 24})
 generate_synthetic(sys.argv[1], params, seed=0)
 """
 
@@ -150,10 +149,10 @@ def test_data_is_byte_identical_across_processes_under_load(tmp_path):
     import sys
     from pathlib import Path
 
-    code = _GENERATE.format(fixtures=str(Path(__file__).parent))
+    root = Path(__file__).resolve().parents[2]  # the cwd of `python -c` is on its sys.path: tests.support imports
     hog = subprocess.Popen([sys.executable, "-c", "while True: sum(i * i for i in range(10**6))"])
     try:
-        runs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / n)]) for n in ("a", "b")]
+        runs = [subprocess.Popen([sys.executable, "-c", _GENERATE, str(tmp_path / n)], cwd=root) for n in ("a", "b")]
         assert [r.wait(timeout=300) for r in runs] == [0, 0]
     finally:
         hog.kill()

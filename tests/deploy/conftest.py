@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from deploy_standin import standin_programs
+
+from tests.support.deploy_standin import standin_programs
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,19 @@ import json
 import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
-from eval_fakes import ColourOracle, PromptIgnoring, RandomMasks, VideoOracle, concept_split, moving_square_video
 from scipy.optimize import linear_sum_assignment
 
 from sam3_edge.eval.config import EvaluateParams
 from sam3_edge.eval.driver import evaluate_samples
+from tests.support.fakes import (
+    EVAL_SCENES,
+    ColourOracle,
+    PromptIgnoring,
+    RandomMasks,
+    VideoOracle,
+    concept_split,
+    moving_square_video,
+)
 
 PARAMS = EvaluateParams(batch_size=3, latency_warmup=1, latency_runs=2)
 
@@ -24,7 +32,11 @@ def _numbers(tree, prefix=""):
 
 def test_perfect_predictions_score_one_everywhere(tmp_path):
     m = evaluate_samples(
-        VideoOracle(), concepts=concept_split(), params=PARAMS, videos=[moving_square_video()], predictions_dir=tmp_path
+        VideoOracle(EVAL_SCENES),
+        concepts=concept_split(EVAL_SCENES),
+        params=PARAMS,
+        videos=[moving_square_video()],
+        predictions_dir=tmp_path,
     )
     assert m["counts"]["pairs"] == 9 and m["counts"]["negative_pairs"] == 4
     for key in ("text", "text_semantic", "point", "box"):
@@ -50,7 +62,9 @@ def test_perfect_predictions_score_one_everywhere(tmp_path):
 
 
 def test_all_negative_split_reports_undefined_not_zero():
-    m = evaluate_samples(ColourOracle(), concepts=concept_split(positives=False), params=PARAMS, latency=False)
+    m = evaluate_samples(
+        ColourOracle(EVAL_SCENES), concepts=concept_split(EVAL_SCENES, positives=False), params=PARAMS, latency=False
+    )
     assert m["counts"]["positive_pairs"] == 0 if "positive_pairs" in m["counts"] else True
     for section, key in [
         ("miou", "text"),
@@ -67,20 +81,22 @@ def test_all_negative_split_reports_undefined_not_zero():
 
 
 def test_positive_only_split_has_no_presence_f1():
-    m = evaluate_samples(ColourOracle(), concepts=concept_split(negatives=False), params=PARAMS, latency=False)
+    m = evaluate_samples(
+        ColourOracle(EVAL_SCENES), concepts=concept_split(EVAL_SCENES, negatives=False), params=PARAMS, latency=False
+    )
     assert m["miou"]["text"] == pytest.approx(1.0)
     assert "no negative" in m["presence"]["f1"]["reason"] and "no negative" in m["saco"]["cgF1"]["reason"]
 
 
 def test_prompt_ignoring_model_has_zero_sensitivity():
-    m = evaluate_samples(PromptIgnoring(), concepts=concept_split(), params=PARAMS, latency=False)
+    m = evaluate_samples(PromptIgnoring(EVAL_SCENES), concepts=concept_split(EVAL_SCENES), params=PARAMS, latency=False)
     assert m["prompt_sensitivity"]["value"] == pytest.approx(0.0, abs=1e-12)
     assert m["prompt_sensitivity"]["comparisons"] > 0
     assert m["presence"]["precision"] < 1.0  # it claims every phrase is present
 
 
 def test_random_masks_match_pycocotools_recomputation(tmp_path):
-    samples = concept_split(kinds=())
+    samples = concept_split(EVAL_SCENES, kinds=())
     m = evaluate_samples(RandomMasks(), concepts=samples, params=PARAMS, predictions_dir=tmp_path, latency=False)
     results = json.loads((tmp_path / "text.json").read_text())
     ious = []
@@ -101,7 +117,11 @@ def test_random_masks_match_pycocotools_recomputation(tmp_path):
 
 def test_predictor_without_video_path_is_skipped_with_reason():
     m = evaluate_samples(
-        ColourOracle(), concepts=concept_split(kinds=()), params=PARAMS, videos=[moving_square_video()], latency=False
+        ColourOracle(EVAL_SCENES),
+        concepts=concept_split(EVAL_SCENES, kinds=()),
+        params=PARAMS,
+        videos=[moving_square_video()],
+        latency=False,
     )
     assert m["video"]["status"] == "skipped" and "predict_video" in m["video"]["reason"]
     assert "point" in m["miou"] and not isinstance(m["miou"]["point"], float)  # asked for, but no prompts given

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from eval_fakes import SIZE, VideoOracle, concept_split, moving_square_video, write_index
 
 from sam3_edge.eval.config import EvaluateParams
 from sam3_edge.eval.driver import evaluate_predictor
 from sam3_edge.eval.samples import Skips, video_samples
 from sam3_edge.predictors import load_predictor, parse_spec
+from tests.support.fakes import EVAL_SCENES, VideoOracle, concept_split, moving_square_video, write_index
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = EvaluateParams(batch_size=4, latency_warmup=1, latency_runs=2)
@@ -21,12 +21,12 @@ PARAMS = EvaluateParams(batch_size=4, latency_warmup=1, latency_runs=2)
 
 @pytest.fixture
 def split(tmp_path):
-    return write_index(tmp_path / "data", concept_split(), moving_square_video())
+    return write_index(tmp_path / "data", concept_split(EVAL_SCENES), moving_square_video())
 
 
 def test_evaluate_predictor_on_index_files(split, tmp_path):
     m = evaluate_predictor(
-        VideoOracle(),
+        VideoOracle(EVAL_SCENES),
         concept_index=split["concepts"],
         image_index=split["images"],
         video_index=split["videos"],
@@ -48,7 +48,7 @@ def test_video_loader_decodes_masklets(split):
 
     (clip,) = list(video_samples(split["videos"], load_video_records(split["videos"]), skips=skips))
     ref = moving_square_video()
-    assert clip.frames.shape == (9, SIZE, SIZE, 3) and not skips.counts
+    assert clip.frames.shape == (9, EVAL_SCENES.size, EVAL_SCENES.size, 3) and not skips.counts
     for ours, theirs in zip(clip.objects, ref.objects, strict=True):
         assert sorted(ours.masks) == sorted(theirs.masks)
         for t in ours.masks:
@@ -63,6 +63,7 @@ class _CountingOracle(VideoOracle):
     """Counts predict calls; raises after ``fail_after`` calls (a killed run)."""
 
     def __init__(self, fail_after: int | None = None) -> None:
+        super().__init__(EVAL_SCENES)
         self.calls = 0
         self.fail_after = fail_after
 
@@ -170,8 +171,8 @@ def test_evaluate_and_gates_stages_smoke(split, tmp_path):
             str(tmp_path / "missing.json"),
             "--out",
             str(out),
-            "--summary",
-            str(out.with_name("summary.json")),
+            "--summary-dir",
+            str(out.with_name("summary")),
             "--summary-models",
             "student",
             "absent_model",
@@ -182,9 +183,9 @@ def test_evaluate_and_gates_stages_smoke(split, tmp_path):
     gates = json.loads(out.read_text())
     assert gates["decision"] == "no-go" and gates["gates"]["pte_size_mb"]["status"] == "unknown"
     assert gates["figures"]["speedup_student_over_teacher"] > 0
-    summary = json.loads(out.with_name("summary.json").read_text())
-    assert summary["student"]["miou_text"] == pytest.approx(m["miou"]["text"], abs=1e-4)
-    assert "absent_model" not in summary and summary["gates"]["go"] == 0
+    summary = {f.stem: json.loads(f.read_text()) for f in out.with_name("summary").glob("*.json")}
+    assert summary["student"]["text"] == pytest.approx(m["miou"]["text"], abs=1e-4)
+    assert "absent_model" not in summary and summary["_gates"]["go"] == 0
 
 
 def test_skipped_pte_export_is_unavailable_not_a_crash(tmp_path):

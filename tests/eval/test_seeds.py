@@ -46,7 +46,7 @@ def test_the_seed_runner_reuses_the_pipeline_commands_with_outputs_moved():
     spec = importlib.util.spec_from_file_location("student_seeds", ROOT / "scripts" / "student_seeds.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    cmds = dict(mod.stage_commands(ROOT / "dvc.yaml"))
+    cmds = dict(mod.stage_commands(ROOT))
     assert list(cmds) == [*mod.CHAIN, "evaluate@student"]
     argv = mod.redirect(cmds["distill_phase2"], "runs/seeds/seed-1", "runs/seeds/seed-1/params.yaml")
     assert argv[0] == sys.executable

@@ -3,33 +3,18 @@ quantized program folder. All read-only: tests copy what they modify."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-_TESTS = Path(__file__).resolve().parents[1]
-for sub in ("teacher", "deploy"):
-    if str(_TESTS / sub) not in sys.path:
-        sys.path.insert(0, str(_TESTS / sub))
-
-from teacher_fixtures import make_data, make_teacher_dir  # noqa: E402
-
-CACHE_SECTION = {
-    "prompts_per_image": 2,
-    "prompt_mix": {"text": 0.6, "point": 0.2, "box": 0.2},
-    "levels": [0, 1],
-    "images_per_shard": 1,
-    "batch_size": 1,
-    "seed": 0,
-}
+from tests.support.data import TEACHER_DATA, make_data
+from tests.support.reliability import CACHE_SECTION
+from tests.support.teacher import make_teacher_dir
 
 
 @pytest.fixture(scope="session")
 def rel_inputs(tmp_path_factory):
     """(index_dir, teacher_dir) of the teacher tests' tiny dataset (8 train images) and untrained teacher."""
     root = tmp_path_factory.mktemp("rel_inputs")
-    index_dir = make_data(root)
+    index_dir = make_data(root, TEACHER_DATA)
     return index_dir, make_teacher_dir(index_dir, root / "teacher")
 
 
@@ -54,11 +39,10 @@ def rel_cache(rel_inputs, tmp_path_factory):
 @pytest.fixture(scope="session")
 def standin_quantized(tmp_path_factory):
     """A quantize-stage folder (fp32 programs + inputs + meta.json) of the deploy tests' small stand-in model."""
-    from deploy_standin import standin_programs
-
     from sam3_edge.deploy.inputs import save_inputs
     from sam3_edge.deploy.pipeline import INPUTS_NAME
     from sam3_edge.deploy.quantize import build_variant, save_programs
+    from tests.support.deploy_standin import standin_programs
 
     programs, calibration = standin_programs()
     eps, recipe = build_variant("fp32", programs, calibration)

@@ -7,11 +7,11 @@ import shutil
 from collections import namedtuple
 
 import pytest
-from conftest import CACHE_SECTION
 
 from sam3_edge.cache.store import CacheError
 from sam3_edge.config import from_dict
 from sam3_edge.utils import InsufficientSpaceError, ensure_free_space
+from tests.support.reliability import CACHE_SECTION
 
 Usage = namedtuple("Usage", "total used free")
 

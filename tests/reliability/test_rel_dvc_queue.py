@@ -12,27 +12,27 @@ import time
 from pathlib import Path
 
 import pytest
-from rel_helpers import ROOT, stage_env
+
+from tests.support.reliability import ROOT, stage_env
 
 pytestmark = pytest.mark.slow
 
 STAGE = """
-import json, sys, time
+import json, time
 from pathlib import Path
 import yaml
-sys.path.insert(0, {stages!r})
 from _tracking import mlflow_run
 from sam3_edge.report.config import TrackingParams
 
 x = yaml.safe_load(Path("params.yaml").read_text())["x"]
 Path("out").mkdir(exist_ok=True)
 tracking = TrackingParams(mlflow=True, uri="sqlite:///mlflow.db", experiment="queue-test")
-with mlflow_run(tracking, "toy", {{"x": x}}) as run:
+with mlflow_run(tracking, "toy", {"x": x}) as run:
     for step in range(3):
-        run.log_metrics({{"y": x * 10 + step}}, step=step)
+        run.log_metrics({"y": x * 10 + step}, step=step)
         time.sleep(0.2)  # keep both experiments inside the store at the same time
-Path("out/result.txt").write_text(f"x={{x}}\\n")
-Path("metrics.json").write_text(json.dumps({{"y": x * 10 + 2}}))
+Path("out/result.txt").write_text(f"x={x}\\n")
+Path("metrics.json").write_text(json.dumps({"y": x * 10 + 2}))
 """
 
 DVC_YAML = """stages:
@@ -65,11 +65,11 @@ def test_two_queued_experiments_in_parallel_keep_outputs_and_mlflow_runs_apart(t
         GIT_COMMITTER_NAME="t",
         GIT_COMMITTER_EMAIL="t@localhost",
         DVC_NO_ANALYTICS="1",
-        PYTHONPATH=str(ROOT / "src"),
+        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT / "stages")]),  # stage.py imports _tracking
     )
     env.pop("SAM3_EDGE_NO_MLFLOW")
     dvc = [str(Path(venv_bin) / "dvc")]
-    (proj / "stage.py").write_text(STAGE.format(stages=str(ROOT / "stages")))
+    (proj / "stage.py").write_text(STAGE)
     (proj / "dvc.yaml").write_text(DVC_YAML)
     (proj / "params.yaml").write_text("x: 0\n")
     (proj / ".gitignore").write_text("mlflow.db\nmlruns/\n")

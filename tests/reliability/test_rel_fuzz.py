@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rel_helpers import PY, ROOT, stage_env
 
 from sam3_edge.cache.store import CacheError
+from tests.support.reliability import PY, ROOT, stage_env
 
 OUR_ERRORS = (ValueError, CacheError)  # DataError and ParamsError are ValueErrors
 MODES = ("random", "truncated", "empty")

@@ -10,8 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CACHE_SECTION
-from rel_helpers import (
+from safetensors import safe_open
+
+from sam3_edge.cache.store import CacheError, TeacherCache
+from sam3_edge.utils import read_json
+from tests.support.reliability import (
+    CACHE_SECTION,
     OutWatcher,
     check_ok,
     plant_stale_temp,
@@ -22,10 +26,6 @@ from rel_helpers import (
     temps,
     write_params,
 )
-from safetensors import safe_open
-
-from sam3_edge.cache.store import CacheError, TeacherCache
-from sam3_edge.utils import read_json
 
 pytestmark = pytest.mark.slow
 

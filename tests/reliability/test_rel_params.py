@@ -9,10 +9,11 @@ import sys
 
 import pytest
 import yaml
-from rel_helpers import ROOT, stage_cmd, stage_env
 
 from sam3_edge.config import ParamsError
 from sam3_edge.params import validate_params_file
+from tests.support.reliability import ROOT, stage_cmd, stage_env
+from tests.support.stages import stage_script
 
 OPTIM = {"steps": 2, "batch_size": 1}
 # (stage, its params sections, the key the error must name)
@@ -67,10 +68,11 @@ def test_stage_entrypoint_rejects_bad_params_before_work(case, tmp_path, monkeyp
     """In-process run of the real `stages/<x>.py` (fast): SystemExit naming the key, nothing written."""
     stage, sections, key = BAD[case]
     params = _write(tmp_path, sections)
+    script, select = stage_script(stage)
     monkeypatch.syspath_prepend(str(ROOT / "stages"))
-    monkeypatch.setattr(sys, "argv", [f"stages/{stage}.py", "--params", params, *_args(stage, tmp_path)])
+    monkeypatch.setattr(sys, "argv", [str(script), *select, "--params", params, *_args(stage, tmp_path)])
     with pytest.raises(SystemExit) as info:
-        runpy.run_path(str(ROOT / "stages" / f"{stage}.py"), run_name="__main__")
+        runpy.run_path(str(script), run_name="__main__")
     assert info.value.code not in (0, None)
     assert key in str(info.value.code) and params in str(info.value.code)
     assert _nothing_written(tmp_path) == []

@@ -46,14 +46,13 @@ def test_tar_member_policy(member, problem):
 def test_decompression_bomb_limit_comes_from_params(tmp_path):
     """`data.max_image_pixels` reaches every image read of the data stage: a limit below the synthetic images'
     size makes every image a recorded `image_too_large` skip, decided on the header before any decode."""
-    from teacher_fixtures import TINY_DATA
-
     from sam3_edge.data.config import DataParams
     from sam3_edge.data.prepare import prepare_data
     from sam3_edge.utils import read_json
+    from tests.support.data import TEACHER_DATA
 
-    side = TINY_DATA.image_size
-    params = DataParams(synthetic=TINY_DATA, max_image_pixels=side * side - 1)
+    side = TEACHER_DATA.image_size
+    params = DataParams(synthetic=TEACHER_DATA, max_image_pixels=side * side - 1)
     try:
         prepare_data(params, synthetic_dir=tmp_path / "syn", index_dir=tmp_path / "index", extract_dir=tmp_path / "x")
     except ValueError as err:  # an index with no usable image is refused outright: acceptable, must say why
@@ -110,10 +109,10 @@ def test_pt2_guard_accepts_our_programs_and_refuses_pickled_code(standin_quantiz
 def test_pt2_guard_accepts_torchao_8da4w_weights(tmp_path):
     """8da4w programs legitimately pickle torchao tensor subclasses; they load with weights_only=True."""
     import torch
-    from deploy_standin import standin_programs
 
     from sam3_edge.deploy.pt2_guard import check_pt2_archive
     from sam3_edge.deploy.quantize import build_variant
+    from tests.support.deploy_standin import standin_programs
 
     programs, calibration = standin_programs()
     eps, _ = build_variant("8da4w", {"text": programs["text"]}, {"text": calibration["text"]}, group_size=32)

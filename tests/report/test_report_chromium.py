@@ -8,13 +8,13 @@ import re
 import numpy as np
 import pytest
 from PIL import Image
-from report_fakes import ColourOracle, PromptIgnoring, write_index
 
 from sam3_edge.report.browser import dump_dom, find_chromium, screenshot
 from sam3_edge.report.build import write_report
 from sam3_edge.report.config import ReportParams, VisualQAParams
 from sam3_edge.report.gallery_html import build_gallery
 from sam3_edge.report.render import write_text
+from tests.support.fakes import REPORT_SCENES, ColourOracle, PromptIgnoring, write_report_index
 
 pytestmark = pytest.mark.skipif(
     find_chromium() is None, reason="chromium not installed (apt-get install -y chromium); HTML not browser-checked"
@@ -24,10 +24,14 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory):
     root = tmp_path_factory.mktemp("html")
-    index = write_index(root / "data")
+    index = write_report_index(root / "data")
     html, _ = build_gallery(
         index,
-        {"teacher": ColourOracle(), "student": PromptIgnoring(64), "quantized": "missing (stage export not run)"},
+        {
+            "teacher": ColourOracle(REPORT_SCENES),
+            "student": PromptIgnoring(REPORT_SCENES, 64),
+            "quantized": "missing (stage export not run)",
+        },
         VisualQAParams(num_images=3, num_prompts=3, tile_size=128),
     )
     gallery = root / "reports" / "visual_qa" / "index.html"

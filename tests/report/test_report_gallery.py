@@ -4,18 +4,18 @@ import re
 
 import numpy as np
 import pytest
-from report_fakes import ColourOracle, PromptIgnoring, write_index
 
 from sam3_edge.report.config import VisualQAParams
 from sam3_edge.report.gallery import run_columns, select_items
 from sam3_edge.report.gallery_html import build_gallery, gallery_html
+from tests.support.fakes import REPORT_SCENES, ColourOracle, PromptIgnoring, write_report_index
 
 PARAMS = VisualQAParams(num_images=3, num_prompts=5, tile_size=96, batch_size=4)
 
 
 @pytest.fixture(scope="module")
 def index(tmp_path_factory):
-    return write_index(tmp_path_factory.mktemp("qa"))
+    return write_report_index(tmp_path_factory.mktemp("qa"))
 
 
 def test_selection_is_seeded_and_sized(index):
@@ -41,7 +41,7 @@ def test_oracle_is_perfect_and_ignoring_model_is_caught(index):
     sel = select_items(index, PARAMS)
     oracle, ignoring = run_columns(
         sel.items,
-        {"teacher": ColourOracle(), "student": PromptIgnoring(64)},
+        {"teacher": ColourOracle(REPORT_SCENES), "student": PromptIgnoring(REPORT_SCENES, 64)},
         VisualQAParams(**{**PARAMS.__dict__, "columns": ("teacher", "student")}),
     )
     assert oracle.summary()["mean_tile_iou"] == 1.0
@@ -52,7 +52,11 @@ def test_oracle_is_perfect_and_ignoring_model_is_caught(index):
 
 
 def test_html_is_self_contained_sorted_worst_first_and_marks_negatives(index):
-    preds = {"teacher": ColourOracle(), "student": PromptIgnoring(64), "quantized": "missing (stage export not run)"}
+    preds = {
+        "teacher": ColourOracle(REPORT_SCENES),
+        "student": PromptIgnoring(REPORT_SCENES, 64),
+        "quantized": "missing (stage export not run)",
+    }
     html, summary = build_gallery(index, preds, PARAMS)
     assert summary["sorted_by"] == "student" and summary["tiles"] == 15
     assert summary["columns"]["quantized"] == {"status": "missing", "reason": "missing (stage export not run)"}
@@ -77,7 +81,9 @@ def test_no_model_column_still_renders(index):
 
 def test_jpeg_tiles_for_photo_galleries(index):
     html, _ = build_gallery(
-        index, {"teacher": ColourOracle()}, VisualQAParams(num_images=1, num_prompts=2, image_format="jpeg")
+        index,
+        {"teacher": ColourOracle(REPORT_SCENES)},
+        VisualQAParams(num_images=1, num_prompts=2, image_format="jpeg"),
     )
     srcs = re.findall(r'src="([^"]*)"', html)
     assert srcs and all(s.startswith("data:image/jpeg;base64,") for s in srcs)

@@ -113,17 +113,16 @@ def test_predict_with_a_checkpoint_prints_and_writes_overlay(checkpoint, tmp_pat
 def test_pte_path_lists_every_instance(monkeypatch, tmp_path, capsys):
     """--pte goes to sam3_edge.deploy.runtime.PtePredictor (here an oracle in its place: the real runner needs an
     export, minutes of lowering); the instances it finds are printed with their boxes and drawn."""
-    from report_fakes import SCENES, ColourOracle, scene
-
     import sam3_edge.deploy.runtime as runtime
+    from tests.support.fakes import REPORT_SCENES, ColourOracle
 
     class OraclePte(ColourOracle):
         def __init__(self, path, *, name=None):
-            super().__init__()
+            super().__init__(REPORT_SCENES)
             self.name = name or f"pte:{path.name}"
 
     monkeypatch.setattr(runtime, "PtePredictor", OraclePte)
-    image, masks = scene(SCENES[0])
+    image, masks = REPORT_SCENES.scene(REPORT_SCENES.layouts[0])
     Image.fromarray(image).save(tmp_path / "img.png")
     (tmp_path / "export").mkdir()
     out = tmp_path / "o.png"

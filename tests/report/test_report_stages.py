@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from report_fakes import write_index
+
+from tests.support.fakes import write_report_index
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = """
@@ -45,7 +46,7 @@ def test_visual_qa_stage_with_a_student_checkpoint(tmp_path):
 
     torch.set_num_threads(1)
     (tmp_path / "params.yaml").write_text(PARAMS)
-    index = write_index(tmp_path / "data")
+    index = write_report_index(tmp_path / "data")
     model = build_student("tiny", seed=0)
     save_checkpoint(
         tmp_path / "student.safetensors",

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
-from report_fakes import SCENES, ColourOracle, PromptIgnoring, scene
 
 from sam3_edge.eval.config import EvaluateParams, GatesParams
 from sam3_edge.eval.driver import evaluate_samples
 from sam3_edge.eval.gates import evaluate_gates
-from sam3_edge.eval.samples import ConceptSample, prompt_from_mask
 from sam3_edge.report.build import write_report
 from sam3_edge.report.config import ReportParams
 from sam3_edge.report.render import RESULTS_END, RESULTS_START
 from sam3_edge.report.tables import deployment_table, gates_table, quality_table, quantization_table, report_tables
 from sam3_edge.utils import write_json
+from tests.support.fakes import REPORT_SCENES, ColourOracle, PromptIgnoring, concept_split
 
 PARAMS = ReportParams(
     quality_models={"teacher": "teacher", "student": "student", "student + video": "student_video"},
@@ -25,37 +23,17 @@ PARAMS = ReportParams(
 )
 
 
-def _samples() -> list[ConceptSample]:
-    out = []
-    for i, rects in enumerate(SCENES):
-        image, masks = scene(rects)
-        for colour in ("red", "blue", "green"):
-            gt = masks.get(colour, np.zeros((0, *image.shape[:2]), bool))
-            prompts = (
-                tuple((prompt_from_mask(gt[0], k, image_size=48, text=f"{colour} square"), 0) for k in ("point", "box"))
-                if len(gt)
-                else ()
-            )
-            out.append(
-                ConceptSample(
-                    pair_id=len(out),
-                    image_key=f"s{i}",
-                    text=f"{colour} square",
-                    image=image,
-                    gt_masks=gt,
-                    geometric_prompts=prompts,
-                )
-            )
-    return out
-
-
 @pytest.fixture(scope="module")
 def metrics_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("metrics")
     params = EvaluateParams(batch_size=4)
     evals = {
-        "teacher": evaluate_samples(ColourOracle(), concepts=_samples(), params=params, latency=False),
-        "student": evaluate_samples(PromptIgnoring(), concepts=_samples(), params=params, latency=False),
+        "teacher": evaluate_samples(
+            ColourOracle(REPORT_SCENES), concepts=concept_split(REPORT_SCENES), params=params, latency=False
+        ),
+        "student": evaluate_samples(
+            PromptIgnoring(REPORT_SCENES), concepts=concept_split(REPORT_SCENES), params=params, latency=False
+        ),
     }
     evals["pte_xnnpack_int8"] = evals["student"] | {"miou": {"text": evals["student"]["miou"]["text"] - 0.125}}
     for name, m in evals.items():
@@ -233,13 +211,8 @@ def test_write_report_end_to_end(metrics_dir, tmp_path):
 
 
 def test_stage_times_table_reads_the_stages_own_records(tmp_path):
-    import sys
-    from pathlib import Path
-
     from sam3_edge.report.tables import stage_times_table
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "stages"))
-    from _common import record_stage_time  # the writer every stage uses
+    from stages._common import record_stage_time  # the writer every stage uses
 
     missing = stage_times_table(tmp_path)
     assert missing.rows[0][0].value is None and "missing" in missing.rows[0][0].note

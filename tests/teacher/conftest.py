@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from teacher_fixtures import make_data, make_teacher_dir
+
+from tests.support.data import TEACHER_DATA, make_data
+from tests.support.teacher import make_teacher_dir
 
 
 @pytest.fixture(scope="session")
 def teacher_data(tmp_path_factory):
     """Index directory of a tiny synthetic dataset (read-only)."""
-    return make_data(tmp_path_factory.mktemp("teacher_data"))
+    return make_data(tmp_path_factory.mktemp("teacher_data"), TEACHER_DATA)
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from teacher_fixtures import TINY_TEACHER
 
 from sam3_edge.cache.build import output_shapes
 from sam3_edge.teacher import TeacherWeightsMissing, load_teacher
 from sam3_edge.teacher.tokenizer import build_word_tokenizer
 from sam3_edge.types import Prompt
+from tests.support.teacher import TINY_TEACHER
 
 S = 96  # prompts are in pixels of the S x S input; the adapter resizes to its 56 px
 PROMPTS = [

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from teacher_fixtures import TINY_TEACHER
 
 from sam3_edge.config import from_dict, to_dict
 from sam3_edge.teacher import load_teacher
 from sam3_edge.teacher.config import TeacherParams
 from sam3_edge.teacher.train import train_bootstrap
+from tests.support.teacher import TINY_TEACHER
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from train_fixtures import make_data, make_fake_cache, make_fake_video_cache
+
+from tests.support.data import make_data
+from tests.support.fake_cache import make_fake_cache, make_fake_video_cache
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.stages import stage_script
+
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 TINY_OPTIM = {"steps": 2, "batch_size": 2, "checkpoint_every": 1, "log_every": 1, "warmup_steps": 1, "mask_size": 32}
@@ -41,9 +43,11 @@ def _run(args: list[str], cwd: Path, *, mlflow: bool = False, **kw) -> subproces
 
 
 def _stage(name: str, params: Path, tmp: Path, *, mlflow: bool = False, **paths: str) -> dict:
+    script, select = stage_script(name)
     args = [
         PY,
-        str(ROOT / "stages" / f"{name}.py"),
+        str(script),
+        *select,
         "--params",
         str(params),
         "--out",
@@ -136,7 +140,9 @@ def test_torchrun_two_cpu_processes(train_data, tmp_path):
             "--standalone",
             "--nproc_per_node",
             "2",
-            str(ROOT / "stages" / "distill_phase1.py"),
+            str(ROOT / "stages" / "distill.py"),
+            "--phase",
+            "1",
             "--params",
             str(params),
             "--cache",
@@ -165,9 +171,9 @@ def test_dvc_exp_run_set_param(train_data, tmp_path):
     shutil.copytree(cache_dir, repo / "cache")
     _params(repo / "params.yaml")
     stage = {
-        "cmd": f"{PY} stages/distill_phase1.py --params params.yaml --cache cache --out ck --metrics "
+        "cmd": f"{PY} stages/distill.py --phase 1 --params params.yaml --cache cache --out ck --metrics "
         "metrics/p1.json --live live",
-        "deps": ["stages/distill_phase1.py", "cache"],
+        "deps": ["stages/distill.py", "cache"],
         "params": ["student", "distill_phase1"],
         "outs": [{"ck": {"persist": True}}],
         "metrics": [{"metrics/p1.json": {"cache": False}}],

@@ -1,4 +1,4 @@
-"""Rank context for `torchrun --nproc_per_node=N stages/cache_teacher.py ...` (gloo on CPU)."""
+"""Rank context for `torchrun --nproc_per_node=N stages/cache.py --kind image ...` (gloo on CPU)."""
 
 from __future__ import annotations
 

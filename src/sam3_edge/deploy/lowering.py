@@ -244,6 +244,10 @@ def lower_programs(
     partitioners, compile_config = _partitioners(backend, variant, coreml_target=coreml_target, qnn_soc=qnn_soc)
     kwargs: dict[str, Any] = {"compile_config": compile_config} if compile_config is not None else {}
     methods = sorted(programs)
+    if backend == "xnnpack":  # layer norm and attention as ops XNNPACK takes (deploy/decompositions.py)
+        from sam3_edge.deploy.decompositions import XNNPACK_DECOMPOSITIONS
+
+        programs = {m: programs[m].run_decompositions(XNNPACK_DECOMPOSITIONS) for m in methods}
     passes = _transform_passes(backend, methods)
     if passes is not None:
         kwargs["transform_passes"] = passes

@@ -127,23 +127,27 @@ def evaluate_gates(
     }
 
 
-# headline figure -> dotted key in an evaluate-stage metrics json
+# headline figure -> dotted key in an evaluate-stage metrics json (short names: they are `dvc metrics show` columns)
 HEADLINE_KEYS = {
-    "miou_text": "miou.text",
-    "miou_point": "miou.point",
-    "miou_box": "miou.box",
+    "text": "miou.text",
+    "point": "miou.point",
+    "box": "miou.box",
     "presence_f1": "presence.f1",
-    "prompt_sensitivity": "prompt_sensitivity.value",
+    "sensitivity": "prompt_sensitivity.value",
     "cgF1": "saco.cgF1",
-    "J_and_F": "video.J_and_F",
+    "J&F": "video.J_and_F",
 }
+# gate -> its column in the summary's gates row (the presence / sensitivity gates repeat the student's row)
+GATE_COLUMNS = {"miou_ratio_text": "ratio_text", "miou_ratio_point": "ratio_point", "miou_ratio_box": "ratio_box"}
+GATES_ROW = "_gates"
 
 
-def headline(eval_metrics: dict[str, dict], gates: dict[str, Any]) -> dict[str, Any]:
-    """The few numbers a user compares first (``metrics/summary.json``, the one file ``dvc metrics show`` and
-    ``dvc exp show`` list): per evaluated model the HEADLINE_KEYS figures that are defined, then the gate values
-    and the decision. Numbers only; the detailed metrics files stay where they are (``dvc metrics show FILE``)."""
-    out: dict[str, Any] = {}
+def headline(eval_metrics: dict[str, dict], gates: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The few numbers a user compares first: one flat row per evaluated model (the HEADLINE_KEYS figures it
+    has) and a ``_gates`` row (decision, failed count, student/teacher mIoU ratios). The gates stage writes each
+    row as ``metrics/summary/<row>.json``, the declared DVC metrics: ``dvc metrics show`` prints one line per
+    model, a dozen columns wide. Numbers only; the detailed files stay where they are (``dvc metrics show FILE``)."""
+    out: dict[str, dict[str, Any]] = {}
     for model, metrics in sorted(eval_metrics.items()):
         row = {}
         for key, dotted in HEADLINE_KEYS.items():
@@ -151,9 +155,13 @@ def headline(eval_metrics: dict[str, dict], gates: dict[str, Any]) -> dict[str, 
             if value is not None:
                 row[key] = round(value, 4)
         out[model] = row
-    out["gates"] = {
+    out[GATES_ROW] = {
         "go": gates["go"],
         "failed": gates["failed"],
-        **{name: round(g["value"], 4) for name, g in sorted(gates["gates"].items()) if "value" in g},
+        **{
+            col: round(gates["gates"][g]["value"], 4)
+            for g, col in GATE_COLUMNS.items()
+            if "value" in gates["gates"].get(g, {})
+        },
     }
     return out

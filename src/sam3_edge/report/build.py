@@ -43,7 +43,10 @@ def write_report(
     write_text(written[0], report_markdown(sections, title=params.title, digits=params.digits, links=links))
     write_text(written[1], report_html(sections, title=params.title, digits=params.digits, links=links))
     snippet = results_snippet(sections, digits=params.digits)
-    note = "_Produced by the `report` stage from `metrics/*.json` (`dvc repro report`); do not edit by hand._\n\n"
+    note = (
+        "_Produced by the `report` stage from `metrics/*.json` (reports/results.md), copied here by `make repro`"
+        " (`sam3-edge readme`); do not edit by hand._\n\n"
+    )
     write_text(written[2], note + snippet)
     for name, data in plot_data(metrics_dir, params).items():
         path = plots_dir / f"{name}.json"

@@ -211,6 +211,16 @@ def _metrics(result: LoopResult, sampler: MixSampler, batches: CachedBatches, ex
     }
 
 
+def _add_phrase_set(model, extra, batch: dict, ps_params, tokenizer, terms: dict, total):
+    """``total`` + the weighted grouped phrase-set loss of ``batch`` (its terms go into ``terms``), when present."""
+    if "phrase_set" not in batch:
+        return total
+    adapter = extra["phrase_text"] if "phrase_text" in extra else None
+    ps = phrase_set_loss(model, batch["phrase_set"], ps_params, tokenizer, adapter)
+    terms.update(ps)
+    return total + ps_params.weight * ps["ps_total"]
+
+
 def _prepare(student: Student, cache: Any, mix: dict[str, float], mask_size: int, seed: int):
     batches = CachedBatches(cache, image_size=student.config.image_size, mask_size=mask_size)
     keys = cache.keys()
@@ -251,16 +261,7 @@ def distill_phase1(
             gt = gt_loss(out, batch, params.loss, o.mask_size)
             terms.update({f"gt_{k}": v for k, v in gt.items()})
             total = total + params.gt_weight * gt["total"]
-        if "phrase_set" in batch:
-            ps = phrase_set_loss(
-                model,
-                batch["phrase_set"],
-                params.phrase_set,
-                tokenizer,
-                extra["phrase_text"] if "phrase_text" in extra else None,
-            )
-            terms.update(ps)
-            total = total + params.phrase_set.weight * ps["ps_total"]
+        total = _add_phrase_set(model, extra, batch, params.phrase_set, tokenizer, terms, total)
         return {**terms, "total": total}
 
     result = run_loop(
@@ -335,16 +336,7 @@ def distill_phase2(
         gt = gt_loss(out, batch, params.loss, o.mask_size)
         total = params.gt_weight * gt["total"] + params.distill_weight * kd_total
         terms = {**kd, **{f"gt_{k}": v for k, v in gt.items()}}
-        if "phrase_set" in batch:
-            ps = phrase_set_loss(
-                model,
-                batch["phrase_set"],
-                params.phrase_set,
-                tokenizer,
-                extra["phrase_text"] if "phrase_text" in extra else None,
-            )
-            terms.update(ps)
-            total = total + params.phrase_set.weight * ps["ps_total"]
+        total = _add_phrase_set(model, extra, batch, params.phrase_set, tokenizer, terms, total)
         if params.feature_weight > 0:
             feat = feature_loss(out, t, extra, levels)
             terms.update(feat)

@@ -1,7 +1,4 @@
-"""Helpers of the reliability tests: run real stage entrypoints as subprocesses, SIGKILL them, watch out paths.
-
-Imported by basename (pytest puts this folder on sys.path), like the other test folders' fixture modules.
-"""
+"""Helpers of the reliability tests: run real stage entrypoints as subprocesses, SIGKILL them, watch out paths."""
 
 from __future__ import annotations
 
@@ -18,9 +15,21 @@ from pathlib import Path
 import yaml
 from safetensors import safe_open
 
+from tests.support.stages import stage_script
+
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 TEMP_GLOB = ".*.tmp"  # what sam3_edge.utils.atomic_path names its temporary files
+
+# the cache section of the rel_cache fixture and of the stage runs: one image per shard, so a kill lands mid-run
+CACHE_SECTION = {
+    "prompts_per_image": 2,
+    "prompt_mix": {"text": 0.6, "point": 0.2, "box": 0.2},
+    "levels": [0, 1],
+    "images_per_shard": 1,
+    "batch_size": 1,
+    "seed": 0,
+}
 
 
 def stage_env(**extra: str) -> dict[str, str]:
@@ -45,7 +54,8 @@ def write_params(path: Path, sections: dict) -> Path:
 
 
 def stage_cmd(stage: str, params: Path, *args: str | Path) -> list[str]:
-    return [PY, str(ROOT / "stages" / f"{stage}.py"), "--params", str(params), *map(str, args)]
+    script, select = stage_script(stage)
+    return [PY, str(script), *select, "--params", str(params), *map(str, args)]
 
 
 def run_stage(cmd: list[str], *, timeout: float = 600) -> subprocess.CompletedProcess:

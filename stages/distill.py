@@ -1,48 +1,48 @@
-"""Stage `distill_phase2`: output refinement from the cached teacher outputs + GT (teacher never loaded)."""
+"""Stages `distill_phase1` / `distill_phase2` (`--phase 1|2`): the student from the cached teacher (never loaded
+to train). Phase 1 aligns features with the cached teacher FPN levels, encoder tokens and phrase embeddings;
+phase 2 refines outputs from the cached teacher logits + GT, starting from phase 1 (`--init`). Both add the
+grouped phrase-set distillation (`--phrase-cache`) and end with the prompt-path check on val."""
 
 from __future__ import annotations
 
 from _common import parser, run
 from _speedup import speedup
-from _train import (
-    add_common_args,
-    build_student,
-    curves,
-    finish,
-    phrase_inputs,
-    prompt_check,
-    setup,
-)
+from _train import add_common_args, build_student, curves, finish, phrase_inputs, prompt_check, setup
 
 from sam3_edge.cache import open_cache
 from sam3_edge.cache.store import open_phrase_cache
-from sam3_edge.train.phases import distill_phase2
+from sam3_edge.train.phases import distill_phase1, distill_phase2
 
 
 def main() -> None:
     p = parser(__doc__)
+    p.add_argument("--phase", type=int, choices=(1, 2), required=True, help="1: features, 2: outputs")
     p.add_argument("--cache", required=True, help="dep: teacher cache directory (cache/teacher/train)")
-    p.add_argument("--init", required=True, help="dep: phase-1 final checkpoint")
+    p.add_argument("--init", help="dep: the phase-1 final checkpoint (phase 2)")
     p.add_argument("--teacher", help="dep: teacher directory, loaded only AFTER training to time it online")
     p.add_argument("--phrase-cache", help="dep: phrase-set cache (cache/phrases/distill), for phrase_set.weight > 0")
     p.add_argument("--val-index", help="dep: data/index/concepts_val.json, for the prompt-path check after training")
     add_common_args(p)
     args = p.parse_args()
-    student_params, params, digest, dist = setup(
-        args.params, "distill_phase2", [args.cache, args.init, *phrase_inputs(args)]
-    )
+    if (args.phase == 2) != (args.init is not None):
+        p.error("--init is required by phase 2 and taken by phase 2 only")
+    section = f"distill_phase{args.phase}"
+    inputs = [args.cache, *([args.init] if args.init else []), *phrase_inputs(args)]
+    student_params, params, digest, dist = setup(args.params, section, inputs)
     student = build_student(student_params)
+    init = {"init_from": args.init} if args.phase == 2 else {}
+    train = distill_phase1 if args.phase == 1 else distill_phase2
     with curves(args.live, dist) as on_log:
-        metrics = distill_phase2(
+        metrics = train(
             student,
             open_cache(args.cache),
             params,
             out_dir=args.out,
             params_hash=digest,
-            init_from=args.init,
             dist=dist,
             on_log=on_log,
             phrase_cache=open_phrase_cache(args.phrase_cache) if args.phrase_cache else None,
+            **init,
         )
     o = params.optim
     metrics["speedup_vs_online_teacher"] = speedup(

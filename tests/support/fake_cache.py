@@ -1,4 +1,4 @@
-"""A tiny synthetic dataset and a fake teacher cache written through the real cache layout (write_sharded).
+"""A fake teacher cache written through the real cache layout (write_sharded), for the student training tests.
 
 The fake teacher's outputs are derived from the GT (masks as +-4 logits, confident class logits on the target
 queries, presence from the pair), so distillation has a meaningful signal without running any teacher.
@@ -12,35 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sam3_edge.data.config import DataParams, SyntheticParams
-
-TINY_DATA = SyntheticParams(
-    num_train_images=6,
-    num_val_images=4,
-    image_size=96,
-    num_train_videos=1,
-    num_val_videos=1,
-    video_frames=9,
-    video_size=64,
-    small_size=(10, 16),
-    large_size=(22, 30),
-    objects_per_video=(2, 3),
-)
 TEACHER_SIZE = 112
 FAKE_Q = 6
-
-
-def make_data(root: Path) -> Path:
-    from sam3_edge.data.prepare import prepare_data
-
-    index_dir = root / "index"
-    prepare_data(
-        DataParams(synthetic=TINY_DATA),
-        synthetic_dir=root / "synthetic",
-        index_dir=index_dir,
-        extract_dir=root / "extract",
-    )
-    return index_dir
 
 
 def make_fake_cache(index_file: Path, out_dir: Path, *, mix=("text", "point", "box"), per_image: int = 3) -> Path:

@@ -1,23 +1,10 @@
-"""Tiny teacher params and data shared by the teacher and cache tests (imported by basename)."""
+"""The tiny teacher config and an untrained (bootstrap) teacher directory, for the teacher, cache and reliability
+tests."""
 
 from __future__ import annotations
 
 from sam3_edge.config import from_dict
-from sam3_edge.data.config import SyntheticParams
 from sam3_edge.teacher.config import TeacherParams
-
-TINY_DATA = SyntheticParams(
-    num_train_images=8,
-    num_val_images=4,
-    image_size=96,
-    num_train_videos=2,
-    num_val_videos=1,
-    video_frames=6,
-    video_size=64,
-    small_size=(10, 16),
-    large_size=(22, 30),
-    objects_per_video=(2, 3),
-)
 
 # 56 px input, patch 14 -> FPN 8x8 / 4x4 / 2x2, 8x8 masks, 6 queries
 TINY_TEACHER = from_dict(
@@ -43,17 +30,8 @@ TINY_TEACHER = from_dict(
 )
 
 
-def make_data(root):
-    """Generate + index the tiny synthetic dataset under ``root``; returns the index directory."""
-    from sam3_edge.data.generate import generate_synthetic
-    from sam3_edge.data.index import IndexOptions, build_index
-
-    splits = generate_synthetic(root / "synthetic", TINY_DATA, seed=0)
-    build_index(splits, root / "index", extract_dir=root / "extracted", options=IndexOptions(max_pixels=10**8))
-    return root / "index"
-
-
 def make_teacher_dir(index_dir, out_dir, params: TeacherParams = TINY_TEACHER):
+    """An untrained teacher directory for the phrases of ``index_dir``'s train split."""
     from sam3_edge.data.datasets import load_concept_pairs
     from sam3_edge.teacher.train import init_bootstrap_dir
 
