@@ -42,38 +42,14 @@ def test_cache_stages_smoke(cache_inputs, tmp_path):
     d = to_dict(PARAMS)
     d["video"] = {"level": 1, "frame_stride": 2, "max_frames": 0, "clips_per_shard": 1, "batch_size": 4}
     params.write_text(yaml.safe_dump({"cache": d}))
-    _run(
-        "cache.py",
-        params,
-        "--kind",
-        "image",
-        "--teacher",
-        teacher_dir,
-        "--index",
-        index_dir / "concepts_train.json",
-        "--out",
-        tmp_path / "c",
-        "--metrics",
-        tmp_path / "m" / "cache.json",
-    )
+    image_args = ["--kind", "image", "--teacher", teacher_dir, "--index", index_dir / "concepts_train.json"]
+    image_args += ["--out", tmp_path / "c", "--metrics", tmp_path / "m" / "cache.json"]
+    _run("cache.py", params, *image_args)
     m = json.loads((tmp_path / "m" / "cache.json").read_text())
     assert m["verified"] and m["samples"] == 16 and m["total_mb"] > 0 and m["samples_per_s"] > 0
     assert open_cache(tmp_path / "c").verify() == 2
     # a second run keeps every verified shard and rebuilds nothing
-    _run(
-        "cache.py",
-        params,
-        "--kind",
-        "image",
-        "--teacher",
-        teacher_dir,
-        "--index",
-        index_dir / "concepts_train.json",
-        "--out",
-        tmp_path / "c",
-        "--metrics",
-        tmp_path / "m" / "cache.json",
-    )
+    _run("cache.py", params, *image_args)
     m = json.loads((tmp_path / "m" / "cache.json").read_text())
     assert m["shards_built_rank0"] == 0 and m["shards_kept_rank0"] == 2
 

@@ -61,32 +61,17 @@ def test_deploy_stages_end_to_end(tmp_path, tiny_data, monkeypatch):
     )
     q, pte, m = tmp_path / "quantized" / "real", tmp_path / "pte" / "real", tmp_path / "metrics"
     val = str(tiny_data / "concepts_val.json")
+    real = ["--model", "real", "--real-size", "--val-index", val]
     for v in ("fp32", "8da4w"):
         _stage(
-            "quantize",
-            params,
-            "--model",
-            "real",
-            "--variant",
-            v,
-            "--real-size",
-            "--val-index",
-            val,
-            "--out",
-            str(q / v),
-            "--metrics",
-            str(m / f"quantize_{v}.json"),
+            "quantize", params, *real, "--variant", v, "--out", str(q / v), "--metrics", str(m / f"quantize_{v}.json")
         )
     _stage(
         "quantize",
         params,
-        "--model",
-        "real",
+        *real,
         "--variant",
         "qat",
-        "--real-size",
-        "--val-index",
-        val,
         "--qat-checkpoint",
         str(tmp_path / "missing.safetensors"),
         "--out",
