@@ -96,3 +96,25 @@ def test_batched_constant_copies_give_the_same_pte(monkeypatch):
     monkeypatch.setattr(lowering, "batched_constant_copies", lambda: contextlib.nullcontext(Counter()))
     plain = lowering.lower_programs(programs(), "xnnpack", variant="fp32")
     assert plain.delegation["constant_copies"] == 0 and plain.buffer == batched.buffer
+
+
+def _depth(program) -> int:
+    deepest = 0
+    for node in program.graph_module.graph.nodes:
+        chain, d = node.meta.get("from_node"), 0
+        while chain:
+            chain, d = chain[-1].from_node, d + 1
+        deepest = max(deepest, d)
+    return deepest
+
+
+def test_shortened_provenance_gives_the_same_pte(gated_int8, monkeypatch):
+    """Only the oldest provenance link is kept (ExecuTorch names debug handles by it): same bytes, same handles."""
+    eps, _ = gated_int8
+    program = eps["video_step"].run_decompositions({})  # a copy: the fixture stays as PT2E left it
+    assert _depth(program) > 1
+    assert lowering.shorten_provenance(program.graph_module) > 0 and _depth(program) == 1
+    short = lowering.lower_programs(eps, "xnnpack", variant="int8")
+    monkeypatch.setattr(lowering, "shorten_provenance", lambda graph_module: 0)
+    full = lowering.lower_programs(eps, "xnnpack", variant="int8")
+    assert full.buffer == short.buffer

@@ -210,3 +210,21 @@ def test_prompt_fusion_reads_text_tokens_and_ignores_padding(tiny):
     assert (moved["presence_logit"] - base["presence_logit"]).abs().max() > 1e-4
     assert (moved["class_logits"] - base["class_logits"]).abs().max() > 1e-4
     assert (moved["encoder"] - base["encoder"]).abs().max() > 1e-4  # image tokens attend to the text tokens
+
+
+def test_shared_image_features_equal_one_image_per_prompt(tiny):
+    """Prompts sharing an image through ``image_index`` (the stride-4 pixel path once per image) give the same
+    outputs as the image repeated once per prompt; the index must match the prompt count."""
+    torch.manual_seed(0)
+    images = torch.rand(2, 3, tiny.config.image_size, tiny.config.image_size)
+    ex = tiny.example_inputs(3)
+    ex["token_ids"][:, 1] = torch.tensor([320, 1000, 2000])  # three different phrases
+    index = torch.tensor([1, 0, 1])
+    with torch.no_grad():
+        shared = tiny(images, ex["token_ids"], ex["points"], ex["box"], ex["box_valid"], image_index=index)
+        repeated = tiny(images[index], ex["token_ids"], ex["points"], ex["box"], ex["box_valid"])
+        for key in ("mask_logits", "semantic_logits", "boxes", "class_logits", "presence_logit", "iou_logits"):
+            torch.testing.assert_close(shared[key], repeated[key], rtol=1e-4, atol=1e-4)
+        assert not torch.allclose(shared["mask_logits"][0], shared["mask_logits"][2])  # per-prompt, not per-image
+        with pytest.raises(ValueError, match="image indices"):
+            tiny(images, ex["token_ids"], ex["points"], ex["box"], ex["box_valid"], image_index=index[:2])

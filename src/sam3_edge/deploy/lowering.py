@@ -145,8 +145,10 @@ def _partitioners(backend: str, variant: str, *, coreml_target: str, qnn_soc: st
     raise ValueError(f"unknown backend {backend!r}")
 
 
-def _transform_passes(backend: str, methods: list[str]) -> dict[str, list] | None:
-    """Edge passes run before partitioning, per method (the dq-duplication pass keeps per-graph state).
+def _transform_passes(backend: str, methods: list[str]) -> dict[str, list]:
+    """Edge passes run before partitioning, per method (the dq-duplication pass keeps per-graph state): every
+    backend gets :class:`ShortenProvenancePass` (the edge conversion's passes lengthened the chains again), XNNPACK
+    also one dq per consumer.
 
     PT2E's ``DuplicateDQPass`` only splits a dq node between *annotated* consumers; an op the quantizer leaves
     unannotated but XNNPACK runs quantized anyway (``sub`` between a dq and a q: ``MemoryAttention``'s
@@ -156,10 +158,47 @@ def _transform_passes(backend: str, methods: list[str]) -> dict[str, list] | Non
     cycle; the numerics are unchanged (a dq is a pure function of its inputs). No-op for float programs.
     """
     if backend != "xnnpack":
-        return None
+        return {m: [ShortenProvenancePass()] for m in methods}
     from executorch.exir.backend.canonical_partitioners.duplicate_dequant_node_pass import DuplicateDequantNodePass
 
-    return {m: [DuplicateDequantNodePass()] for m in methods}
+    return {m: [ShortenProvenancePass(), DuplicateDequantNodePass()] for m in methods}
+
+
+def shorten_provenance(graph_module: Any) -> int:
+    """Keep only the oldest ancestor in each node's ``from_node`` provenance chain; -> nodes shortened.
+
+    ``torch.fx`` records on every node the chain of nodes it came from, one link per pass, and each pass deep-copies
+    the chain of every node it visits (``torch.fx.traceback.NodeSource``). By the time a PT2E program reaches the
+    partitioner the chains are dozens of links deep, and copying them was about a fifth of an XNNPACK lowering
+    (py-spy over ``stages/export.py``). ExecuTorch reads one thing from a chain: its oldest link, which names the
+    node's debug handle (``executorch.exir.debug_handle_utils.get_greatest_ancestor_node_identifier``). Keeping
+    that link alone leaves every debug handle, and the ``.pte`` bytes, unchanged (tested).
+    """
+    import torch.fx
+
+    count = 0
+    for gm in graph_module.modules():
+        if not isinstance(gm, torch.fx.GraphModule):
+            continue
+        for node in gm.graph.nodes:
+            chain = node.meta.get("from_node")
+            if not chain or not chain[-1].from_node:
+                continue
+            root = chain[-1]
+            while root.from_node:
+                root = root.from_node[-1]
+            node.meta["from_node"] = [root]
+            count += 1
+    return count
+
+
+class ShortenProvenancePass:
+    """:func:`shorten_provenance` as an edge transform pass (ExecuTorch passes are callables on a GraphModule)."""
+
+    def __call__(self, graph_module: Any) -> Any:
+        from torch.fx.passes.infra.pass_base import PassResult
+
+        return PassResult(graph_module, shorten_provenance(graph_module) > 0)
 
 
 def _noop() -> None:
@@ -248,9 +287,9 @@ def lower_programs(
         from sam3_edge.deploy.decompositions import XNNPACK_DECOMPOSITIONS
 
         programs = {m: programs[m].run_decompositions(XNNPACK_DECOMPOSITIONS) for m in methods}
-    passes = _transform_passes(backend, methods)
-    if passes is not None:
-        kwargs["transform_passes"] = passes
+    for program in programs.values():
+        shorten_provenance(program.graph_module)
+    kwargs["transform_passes"] = _transform_passes(backend, methods)
     with batched_constant_copies() as copies:
         edge = to_edge_transform_and_lower(dict(programs), partitioner=partitioners, **kwargs)
     report = delegation_report(edge, methods)

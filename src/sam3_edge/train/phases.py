@@ -62,7 +62,7 @@ def phrase_set_loss(
     index = batch["image_index"].to(device)
     text, valid = student.encode_text(pt.token_ids)
     prompt = student.encode_prompt(text, valid, pt.points, pt.box, pt.box_valid)
-    _, dec = student.detect([level[index] for level in fpn], prompt)
+    _, dec = student.detect(fpn, prompt, image_index=index)
     t = batch["teacher"]
     terms = phrase_set_distill_loss(
         presence_logits=dec["presence_logit"],
