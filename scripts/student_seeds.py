@@ -7,12 +7,15 @@ the student stages of dvc.yaml (distill_phase1 -> distill_phase2 -> distill_vide
 evaluate@student) with their own commands, outputs redirected under ``runs/seeds/seed-N/``; the teacher, caches
 and data are the pipeline's (run ``dvc repro`` first). The pipeline's own student counts as the seed of
 params.yaml's ``student.init_seed`` (``metrics/eval/student.json``), unless that seed is listed again. A killed run
-resumes: every training stage resumes from its checkpoint and a seed whose evaluation exists is not re-run.
+resumes: every training stage resumes from its checkpoint, and a seed whose evaluation exists is not re-run if its
+run key still matches (``run_key``: the seed's params, the chain's commands, the contents of their code deps and
+the dvc.lock digests of their data deps); a seed evaluated under other code, params or inputs is run again.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shlex
 import subprocess
@@ -37,8 +40,43 @@ def stage_commands(root: Path) -> list[tuple[str, str]]:
 
     names = [*CHAIN, "evaluate@student"]
     with Repo(str(root)) as repo:
-        cmds = {s.addressing: " ".join(s.cmd.split()) for s in repo.index.stages if s.addressing in names}
+        cmds = {s.name: " ".join(s.cmd.split()) for s in repo.index.stages if s.name in names}
     return [(name, cmds[name]) for name in names]
+
+
+def _tree_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    files = (
+        sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if path.is_dir() else [path]
+    )
+    for f in files:
+        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def run_key(root: Path, params_text: str) -> str:
+    """What a seed's evaluation depends on: its params, the chain's commands, the contents of their code deps
+    (``src/``, ``stages/``) and, for data deps (caches, teacher, data), the digest dvc.lock records for them."""
+    from dvc.repo import Repo
+
+    lock = yaml.safe_load((root / "dvc.lock").read_text()) if (root / "dvc.lock").exists() else {}
+    locked = {d["path"]: d.get("md5", "") for st in lock.get("stages", {}).values() for d in st.get("deps", [])}
+    names = [*CHAIN, "evaluate@student"]
+    parts = [params_text]
+    with Repo(str(root)) as repo:
+        stages = [s for s in repo.index.stages if s.name in names]
+        if sorted(s.name for s in stages) != sorted(names):
+            raise SystemExit(
+                f"{root}/dvc.yaml lacks stages of the chain: {sorted(set(names) - {s.name for s in stages})}"
+            )
+        for stage in stages:
+            parts.append(" ".join(stage.cmd.split()))
+            for dep in sorted(d.def_path for d in stage.deps):
+                if dep.startswith(REDIRECT) or dep.endswith(".yaml"):
+                    continue  # per-run checkpoints; the params are in params_text
+                code = dep.startswith(("src/", "stages/")) and (root / dep).exists()
+                parts.append(f"{dep}={_tree_digest(root / dep) if code else locked.get(dep, 'unlocked')}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def redirect(cmd: str, run_dir: str, params: str) -> list[str]:
@@ -66,15 +104,20 @@ def run_seed(seed: int, base_params: dict, out_root: Path) -> Path:
     params_file = run_dir / "params.yaml"
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     metrics = run_dir / "metrics/eval/student.json"
+    key_file, key = run_dir / "run_key.txt", run_key(ROOT, params_file.read_text())
     if metrics.exists():
-        print(f"seed {seed}: {metrics} exists, not re-run", flush=True)
-        return metrics
+        if key_file.exists() and key_file.read_text().strip() == key:
+            print(f"seed {seed}: {metrics} exists for these params, code and inputs, not re-run", flush=True)
+            return metrics
+        print(f"seed {seed}: {metrics} is from other params, code or inputs: re-running the chain", flush=True)
+        metrics.unlink()
     for name, cmd in stage_commands(ROOT):
         argv = redirect(cmd, str(run_dir.relative_to(ROOT)), str(params_file.relative_to(ROOT)))
         t0 = time.time()
         print(f"seed {seed}: {name} ...", flush=True)
         subprocess.run(argv, cwd=ROOT, check=True)
         print(f"seed {seed}: {name} done in {time.time() - t0:.0f} s", flush=True)
+    key_file.write_text(key + "\n")
     return metrics
 
 

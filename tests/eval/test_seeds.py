@@ -56,3 +56,26 @@ def test_the_seed_runner_reuses_the_pipeline_commands_with_outputs_moved():
     ev = mod.redirect(cmds["evaluate@student"], "runs/x", "p.yaml")
     assert ev[ev.index("--spec") + 1] == "student:runs/x/checkpoints/finetune_saco/final.safetensors"
     assert ev[ev.index("--metrics") + 1] == "runs/x/metrics/eval/student.json"
+
+
+def test_the_seed_run_key_follows_params_and_code(tmp_path):
+    """A seed's stored evaluation is reused only under the same params and code (it was reused after any change)."""
+    import shutil
+
+    spec = importlib.util.spec_from_file_location("student_seeds", ROOT / "scripts" / "student_seeds.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("dvc.yaml", "dvc.lock", "params.yaml"):
+        shutil.copy(ROOT / name, root / name)
+    (root / ".dvc").mkdir()
+    (root / ".dvc/config").write_text("[core]\n    no_scm = True\n")
+    shutil.copytree(ROOT / "stages", root / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    key = mod.run_key(root, "a: 1\n")
+    assert key == mod.run_key(root, "a: 1\n")
+    assert key != mod.run_key(root, "a: 2\n")
+    loss = root / "src/sam3_edge/train/phases.py"
+    loss.write_text(loss.read_text() + "\n# changed\n")
+    assert key != mod.run_key(root, "a: 1\n")
