@@ -8,8 +8,8 @@ evaluate@student) with their own commands, outputs redirected under ``runs/seeds
 and data are the pipeline's (run ``dvc repro`` first). The pipeline's own student counts as the seed of
 params.yaml's ``student.init_seed`` (``metrics/eval/student.json``), unless that seed is listed again. A killed run
 resumes: every training stage resumes from its checkpoint, and a seed whose evaluation exists is not re-run if its
-run key still matches (``run_key``: the seed's params, the chain's commands, the contents of their code deps and
-the dvc.lock digests of their data deps); a seed evaluated under other code, params or inputs is run again.
+run key still matches (``run_key``: the seed's params, the chain's commands, the code version and the dvc.lock
+digests of their data deps); a seed evaluated under other code, params or inputs is run again.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from sam3_edge.eval.seeds import summarize_seeds
-from sam3_edge.utils import write_json
+from sam3_edge.utils import sources_digest, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,48 +34,38 @@ CHAIN = ("distill_phase1", "distill_phase2", "distill_video", "finetune_saco")
 REDIRECT = ("checkpoints/", "metrics/train/", "metrics/eval/", "dvclive/", "predictions/")
 
 
-def stage_commands(root: Path) -> list[tuple[str, str]]:
-    """The chain's commands (and evaluate@student's) as DVC resolves them from ``root``'s dvc.yaml."""
+def chain_stages(root: Path) -> list[tuple[str, str, list[str]]]:
+    """(name, command, dep paths) of the chain's stages and evaluate@student's, in run order, as DVC resolves them
+    from ``root``'s dvc.yaml."""
     from dvc.repo import Repo
 
     names = [*CHAIN, "evaluate@student"]
     with Repo(str(root)) as repo:
-        cmds = {s.name: " ".join(s.cmd.split()) for s in repo.index.stages if s.name in names}
-    return [(name, cmds[name]) for name in names]
+        found = {s.name: (" ".join(s.cmd.split()), sorted(d.def_path for d in s.deps)) for s in repo.index.stages}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise SystemExit(f"{root}/dvc.yaml lacks stages of the chain: {missing}")
+    return [(name, *found[name]) for name in names]
 
 
-def _tree_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    files = (
-        sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if path.is_dir() else [path]
-    )
-    for f in files:
-        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode() + b"\0" + f.read_bytes())
-    return h.hexdigest()
+def stage_commands(root: Path) -> list[tuple[str, str]]:
+    """The chain's commands (and evaluate@student's) as DVC resolves them from ``root``'s dvc.yaml."""
+    return [(name, cmd) for name, cmd, _ in chain_stages(root)]
 
 
 def run_key(root: Path, params_text: str) -> str:
-    """What a seed's evaluation depends on: its params, the chain's commands, the contents of their code deps
-    (``src/``, ``stages/``) and, for data deps (caches, teacher, data), the digest dvc.lock records for them."""
-    from dvc.repo import Repo
-
+    """What a seed's evaluation depends on: its params, the chain's commands, the code version (``sources_digest``
+    of ``src/sam3_edge`` and ``stages``, as the training stages' resume keys) and, for the data deps (caches,
+    teacher, data), the digest dvc.lock records for them."""
     lock = yaml.safe_load((root / "dvc.lock").read_text()) if (root / "dvc.lock").exists() else {}
     locked = {d["path"]: d.get("md5", "") for st in lock.get("stages", {}).values() for d in st.get("deps", [])}
-    names = [*CHAIN, "evaluate@student"]
-    parts = [params_text]
-    with Repo(str(root)) as repo:
-        stages = [s for s in repo.index.stages if s.name in names]
-        if sorted(s.name for s in stages) != sorted(names):
-            raise SystemExit(
-                f"{root}/dvc.yaml lacks stages of the chain: {sorted(set(names) - {s.name for s in stages})}"
-            )
-        for stage in stages:
-            parts.append(" ".join(stage.cmd.split()))
-            for dep in sorted(d.def_path for d in stage.deps):
-                if dep.startswith(REDIRECT) or dep.endswith(".yaml"):
-                    continue  # per-run checkpoints; the params are in params_text
-                code = dep.startswith(("src/", "stages/")) and (root / dep).exists()
-                parts.append(f"{dep}={_tree_digest(root / dep) if code else locked.get(dep, 'unlocked')}")
+    parts = [params_text, sources_digest(root / "src" / "sam3_edge", root / "stages")]
+    for _, cmd, deps in chain_stages(root):
+        parts.append(cmd)
+        for dep in deps:
+            if dep.startswith((*REDIRECT, "src/", "stages/")) or dep.endswith(".yaml"):
+                continue  # per-run checkpoints, code (in the digest above), params (in params_text)
+            parts.append(f"{dep}={locked.get(dep, 'unlocked')}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
