@@ -93,8 +93,12 @@ def test_size_check_fires_for_a_variant_larger_than_fp32(tmp_path):
     write_json(ref / "meta.json", {"status": "ok", "file_bytes": 1000, "files": files})
     check = _size_check({"text.pte": 200, "image.pte": 300}, "int8", "xnnpack", PARAMS, ref)
     assert check["ratio_to_fp32"] == 0.5 and check["file_ratios"] == {"text.pte": 0.5, "image.pte": 0.5}
-    with pytest.raises(SizeCheckError, match=r"xnnpack/int8: the \.pte files are .* = 2\.00 x the fp32"):
+    with pytest.raises(SizeCheckError, match=r"xnnpack/int8: text\.pte is .* larger than the fp32 text\.pte"):
         _size_check({"text.pte": 800, "image.pte": 1200}, "int8", "xnnpack", PARAMS, ref)
+    legacy = tmp_path / "fp32_one_file"  # a reference without per-file sizes: the total alone is checked
+    write_json(legacy / "meta.json", {"status": "ok", "file_bytes": 1000})
+    with pytest.raises(SizeCheckError, match=r"xnnpack/int8: the \.pte files are .* = 2\.00 x the fp32"):
+        _size_check({"text.pte": 800, "image.pte": 1200}, "int8", "xnnpack", PARAMS, legacy)
     with pytest.raises(SizeCheckError, match="over the limit 0.75"):  # smaller than fp32 but over its ratio
         _size_check({"text.pte": 300, "image.pte": 600}, "int8", "xnnpack", PARAMS, ref)
     # each file against its own source: a larger text.pte fails even when the total shrinks
