@@ -16,7 +16,7 @@ def main() -> None:
     p.add_argument("--backend", required=True, help="xnnpack | coreml | qnn")
     p.add_argument("--quantized", required=True, help="dep: the quantize stage's folder of this variant")
     p.add_argument("--reference", help="dep: the fp32 export folder of the same backend (size check)")
-    p.add_argument("--out", required=True, help="out: folder with model.pte + meta.json")
+    p.add_argument("--out", required=True, help="out: folder with text.pte + image.pte + meta.json")
     p.add_argument("--metrics", required=True, help="out: metrics/export/<backend>_<variant>.json")
     args = p.parse_args()
     params = load(args.params, "export")

@@ -2,7 +2,8 @@
 
 Spec strings (written in dvc.yaml's ``evaluate`` foreach): ``teacher:<dir>`` (a teacher directory of the
 `teacher` stage, or a facebook/sam3 folder), ``student:<checkpoint>`` (a student checkpoint), ``pte:<dir or file>``
-(an export directory with ``model.pte`` + ``meta.json``, run by ``sam3_edge.deploy.runtime.PtePredictor``).
+(an export directory with ``text.pte`` + ``image.pte`` + ``meta.json``, run by
+``sam3_edge.deploy.runtime.PtePredictor``).
 It sits above teacher, models, deploy and eval, so the evaluation driver never imports a model package. Each kind
 imports its package only when asked for, so evaluating the student never imports transformers' Sam3Model.
 """

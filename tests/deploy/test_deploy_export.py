@@ -5,10 +5,11 @@ import torch
 
 from sam3_edge.deploy.config import ExportParams
 from sam3_edge.deploy.inputs import load_inputs, save_inputs
+from sam3_edge.deploy.lowering import merge_delegation
 from sam3_edge.deploy.pipeline import INPUTS_NAME, SizeCheckError, _size_check, run_export
 from sam3_edge.deploy.quantize import save_programs
 from sam3_edge.deploy.report import stage_metrics
-from sam3_edge.deploy.runtime import PteProgram
+from sam3_edge.deploy.runtime import PteBundle, PteProgram
 from sam3_edge.utils import read_json, write_json
 
 PARAMS = ExportParams(parity_samples=2, min_parity_mask_iou=0.5)
@@ -56,13 +57,24 @@ def test_xnnpack_round_trip_with_parity(exported, standin, variant, max_err, min
     meta = read_json(exported[variant] / "meta.json")
     assert meta["status"] == "ok" and meta["executed"] is True
     assert 0.5 < meta["delegated_fraction"] <= 1.0
-    assert meta["file_bytes"] == (exported[variant] / "model.pte").stat().st_size
+    # the split an app uses: text.pte encodes the phrase; image.pte takes its embedding
+    folder = exported[variant]
+    assert PteProgram(folder / "text.pte").method_names == {"text"}
+    assert PteProgram(folder / "image.pte").method_names == {"image", "video_step"}
+    sizes = {name: (folder / name).stat().st_size for name in ("text.pte", "image.pte")}
+    assert meta["file_bytes"] == sum(sizes.values())
+    assert {name: info["bytes"] for name, info in meta["files"].items()} == sizes
+    assert set(meta["delegation"]["methods"]) == {"text", "image", "video_step"}
+    assert meta["min_method_delegated_fraction"] <= meta["delegated_fraction"]
+    assert all(m["planned_buffer_mb"] > 0 for m in meta["delegation"]["methods"].values())
     # lowering parity (pte vs the same variant's eager program), recorded by the export
     assert meta["parity"]["image"]["mask_iou_min"] >= min_iou
-    # and parity with the float eager model, through executorch.runtime here
-    pte = PteProgram(exported[variant] / "model.pte")
+    # and parity with the float eager model, through executorch.runtime here, each file on its own
+    pte = PteBundle(folder)
     assert pte.method_names == {"text", "image", "video_step"}
-    for args in calibration["image"][:2]:
+    for (tokens,), args in zip(calibration["text"][:2], calibration["image"][:2], strict=True):
+        emb, valid = pte.run("text", (tokens,))
+        assert (emb - args[1]).abs().max().item() < max_err and torch.equal(valid, args[2])
         ref = programs["image"][0](*args)
         got = pte.run("image", args)
         assert (ref[0] - got[0]).abs().max().item() < max_err
@@ -77,12 +89,36 @@ def test_xnnpack_round_trip_with_parity(exported, standin, variant, max_err, min
 
 def test_size_check_fires_for_a_variant_larger_than_fp32(tmp_path):
     ref = tmp_path / "fp32"
-    write_json(ref / "meta.json", {"status": "ok", "file_bytes": 1000})
-    assert _size_check(500, "int8", "xnnpack", PARAMS, ref)["ratio_to_fp32"] == 0.5
-    with pytest.raises(SizeCheckError, match=r"xnnpack/int8: \.pte is .* = 2\.00 x the fp32 \.pte"):
-        _size_check(2000, "int8", "xnnpack", PARAMS, ref)
+    files = {"text.pte": {"bytes": 400}, "image.pte": {"bytes": 600}}
+    write_json(ref / "meta.json", {"status": "ok", "file_bytes": 1000, "files": files})
+    check = _size_check({"text.pte": 200, "image.pte": 300}, "int8", "xnnpack", PARAMS, ref)
+    assert check["ratio_to_fp32"] == 0.5 and check["file_ratios"] == {"text.pte": 0.5, "image.pte": 0.5}
+    with pytest.raises(SizeCheckError, match=r"xnnpack/int8: text\.pte is .* larger than the fp32 text\.pte"):
+        _size_check({"text.pte": 800, "image.pte": 1200}, "int8", "xnnpack", PARAMS, ref)
+    legacy = tmp_path / "fp32_one_file"  # a reference without per-file sizes: the total alone is checked
+    write_json(legacy / "meta.json", {"status": "ok", "file_bytes": 1000})
+    with pytest.raises(SizeCheckError, match=r"xnnpack/int8: the \.pte files are .* = 2\.00 x the fp32"):
+        _size_check({"text.pte": 800, "image.pte": 1200}, "int8", "xnnpack", PARAMS, legacy)
     with pytest.raises(SizeCheckError, match="over the limit 0.75"):  # smaller than fp32 but over its ratio
-        _size_check(900, "int8", "xnnpack", PARAMS, ref)
+        _size_check({"text.pte": 300, "image.pte": 600}, "int8", "xnnpack", PARAMS, ref)
+    # each file against its own source: a larger text.pte fails even when the total shrinks
+    with pytest.raises(SizeCheckError, match="text.pte is .* larger than the fp32 text.pte"):
+        _size_check({"text.pte": 500, "image.pte": 100}, "int8", "xnnpack", PARAMS, ref)
+
+
+def test_merge_delegation_sums_files_and_keeps_the_lowest_method():
+    def report(method, n_in, outside):
+        n_out = sum(outside.values())
+        entry = {"delegated_ops": n_in, "non_delegated_ops": n_out, "delegated_fraction": n_in / (n_in + n_out)}
+        return {**entry, "non_delegated": outside, "methods": {method: {**entry, "non_delegated": outside}}}
+
+    merged = merge_delegation([report("text", 90, {"aten.embedding.default": 10}), report("image", 99, {"x": 1})])
+    assert merged["delegated_ops"] == 189 and merged["non_delegated_ops"] == 11
+    assert merged["delegated_fraction"] == pytest.approx(189 / 200)
+    assert merged["min_method_delegated_fraction"] == pytest.approx(0.9)
+    assert merged["non_delegated"] == {"aten.embedding.default": 10, "x": 1}
+    with pytest.raises(ValueError, match="lowered twice"):
+        merge_delegation([report("text", 1, {}), report("text", 1, {})])
 
 
 @pytest.mark.slow
@@ -91,7 +127,7 @@ def test_run_export_fails_when_the_quantized_file_outgrows_its_source(tmp_path, 
     write_json(tmp_path / "fp32" / "meta.json", {"status": "ok", "file_bytes": 1024})  # a (fake) tiny fp32 .pte
     with pytest.raises(SizeCheckError, match="a quantized file must shrink"):
         run_export(q, tmp_path / "out", backend="xnnpack", params=PARAMS, reference_dir=tmp_path / "fp32")
-    assert not (tmp_path / "out" / "model.pte").exists()
+    assert not list((tmp_path / "out").glob("*.pte"))
 
 
 @pytest.mark.parametrize("sdk", [None, "/definitely/not/here"])
@@ -104,7 +140,7 @@ def test_missing_qnn_sdk_is_a_recorded_skip(tmp_path, monkeypatch, standin, sdk)
     meta = run_export(q, tmp_path / "qnn", backend="qnn", params=PARAMS, reference_dir=tmp_path / "none")
     assert meta["status"] == "skipped" and "QNN_SDK_ROOT" in meta["reason"]
     assert read_json(tmp_path / "qnn" / "meta.json")["status"] == "skipped"
-    assert not (tmp_path / "qnn" / "model.pte").exists()
+    assert not list((tmp_path / "qnn").glob("*.pte"))
 
 
 def test_skipped_source_variant_propagates(tmp_path):
@@ -122,7 +158,8 @@ def test_coreml_lowers_on_linux_and_records_not_executed(tmp_path, standin):
     meta = run_export(q, tmp_path / "coreml", backend="coreml", params=PARAMS)
     assert meta["status"] == "ok", meta.get("reason")
     assert meta["executed"] is False and "Apple" in meta["not_executed_reason"]
-    assert (tmp_path / "coreml" / "model.pte").stat().st_size == meta["file_bytes"] > 0
+    sizes = [(tmp_path / "coreml" / name).stat().st_size for name in ("text.pte", "image.pte")]
+    assert sum(sizes) == meta["file_bytes"] and min(sizes) > 0
     assert meta["delegation"]["methods"]["image"]["delegated_by_backend"].get("CoreMLBackend", 0) > 0
 
 

@@ -53,6 +53,8 @@ def _stage(name: str, params: Path, *args: str) -> None:
 
 @pytest.mark.slow
 def test_deploy_stages_end_to_end(tmp_path, tiny_data, monkeypatch):
+    from sam3_edge.models import StudentPredictor, build_student
+
     params = tmp_path / "params.yaml"
     params.write_text(
         "quantize: {real_size_variant: tiny, calibration_samples: 2, variants: [fp32, 8da4w], real_variants: [fp32]}\n"
@@ -113,12 +115,19 @@ def test_deploy_stages_end_to_end(tmp_path, tiny_data, monkeypatch):
     )
     fp32 = json.loads((m / "xnnpack_fp32.json").read_text())
     assert fp32["status"] == "ok" and fp32["file_bytes"] > 0
+    files = {name: (pte / "xnnpack_fp32" / name).stat().st_size for name in ("text.pte", "image.pte")}
+    assert fp32["file_bytes"] == sum(files.values()) and not (pte / "xnnpack_fp32" / "model.pte").exists()
+    # the image program does not carry the text tower: a row of the token embedding (run on the portable kernels,
+    # so stored as a plain fp32 constant) is in text.pte and not in image.pte
+    token_embedding = build_student("tiny", seed=0).text_encoder.tower.token_embedding.weight
+    row = token_embedding[1000].detach().numpy().tobytes()
+    assert row in (pte / "xnnpack_fp32" / "text.pte").read_bytes()
+    assert row not in (pte / "xnnpack_fp32" / "image.pte").read_bytes()
     assert fp32["parity"]["image"]["mask_iou_min"] > 0.99 and fp32["parity"]["image"]["max_abs_err"] < 1e-3
     assert json.loads((m / "qnn_8da4w.json").read_text())["status"] == "skipped"
 
     # the .pte scores like the eager student through the shared Predictor contract
     from sam3_edge.deploy.runtime import PtePredictor
-    from sam3_edge.models import StudentPredictor, build_student
     from sam3_edge.types import Prompt
 
     predictor = PtePredictor(pte / "xnnpack_fp32")
@@ -148,6 +157,17 @@ def test_deploy_stages_end_to_end(tmp_path, tiny_data, monkeypatch):
     assert bench["student"]["status"] == "skipped"
     real = bench["real"]
     assert real["eager"]["image"]["p50_ms"] > 0 and real["eager"]["peak_rss_mb"] > 0
-    assert real["xnnpack_fp32"]["parity"]["mask_iou_mean"] > 0.99
-    assert real["xnnpack_fp32"]["video"]["fps"] > 0 and real["qnn_8da4w"]["status"] == "skipped"
-    assert bench["summary"]["fp32"]["xnnpack"]["size_mb"] == real["xnnpack_fp32"]["pte_mb"]
+    pte = real["xnnpack_fp32"]
+    assert pte["parity"]["mask_iou_mean"] > 0.99 and pte["parity"]["video_mask_iou_mean"] > 0.99
+    assert pte["video"]["fps"] > 0 and real["qnn_8da4w"]["status"] == "skipped"
+    # text and image programs measured in processes of their own; memory = the runtime's increment over the
+    # process before loading, well under the whole process (which holds torch and the interpreter)
+    assert pte["text"]["p50_ms"] > 0 and pte["image"]["p50_ms"] > 0
+    assert 0 < pte["model_rss_mb"] < pte["peak_rss_mb"] - pte["rss_baseline_mb"] + 1e-6
+    assert pte["rss_baseline_mb"] > 100 and pte["model_rss_mb"] < pte["rss_baseline_mb"]
+    assert 0 <= pte["text_model_rss_mb"] < pte["text_peak_rss_mb"]
+    assert pte["image_pte_mb"] + pte["text_pte_mb"] == pytest.approx(pte["pte_mb"])
+    summary = bench["summary"]["fp32"]["xnnpack"]
+    assert summary["size_mb"] == pte["pte_mb"] and summary["peak_memory_mb"] == pte["model_rss_mb"]
+    assert summary["delegated_fraction"] == pte["min_method_delegated_fraction"] <= pte["delegated_fraction"]
+    assert summary["eager_latency_ms"] == real["eager"]["image"]["p50_ms"]

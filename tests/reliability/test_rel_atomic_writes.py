@@ -35,6 +35,7 @@ REVIEWED = {
     ("src/sam3_edge/data/tar_safe.py", "extract_tar"): "writes inside a .partial folder renamed into place at the end",
     ("src/sam3_edge/deploy/benchmark.py", "_run_worker"): "spec file in benchmark_model's TemporaryDirectory",
     ("src/sam3_edge/deploy/benchmark.py", "benchmark_model"): "clip file in its own TemporaryDirectory",
+    ("src/sam3_edge/deploy/benchmark.py", "_run_parts"): "text encoding in benchmark_model's TemporaryDirectory",
     ("src/sam3_edge/deploy/bench_worker.py", "measure"): "outputs in the parent's TemporaryDirectory",
     ("src/sam3_edge/deploy/bench_worker.py", "main"): "result file in the parent's TemporaryDirectory",
     ("src/sam3_edge/report/overlay.py", "encode_image"): "encodes into an in-memory BytesIO buffer",

@@ -225,14 +225,14 @@ def pte_file(standin_quantized, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("rel_pte") / "xnnpack_fp32"
     run_export(standin_quantized, out, backend="xnnpack", params=ExportParams(parity_samples=1))
-    return out / "model.pte"
+    return out / "image.pte"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", [*MODES, "bitflip"])
 def test_pte_loader_names_the_bad_file_and_never_crashes(pte_file, tmp_path, mode):
     """Through the ExecuTorch runtime, in a subprocess: random bytes used to abort the whole process."""
-    target = shutil.copy(pte_file, tmp_path / "model.pte")
+    target = shutil.copy(pte_file, tmp_path / "image.pte")
     if mode == "bitflip":  # identifier and sizes intact, flatbuffer root offset corrupt: the runtime's verifier
         data = bytearray(target.read_bytes())
         data[0:4] = b"\xf0\xff\xff\x7f"

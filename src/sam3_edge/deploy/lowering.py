@@ -1,6 +1,8 @@
-"""Lower a variant's programs to one multi-method ExecuTorch ``.pte`` per backend, and say what was delegated.
+"""Lower a variant's programs to ExecuTorch ``.pte`` buffers per backend, and say what was delegated.
 
-One ``.pte`` holds every method (``text``, ``image``, ``video_step``). Nothing falls back silently: for each
+:func:`lower_programs` puts the programs it is given in one multi-method buffer; the export stage calls it once
+per file of ``deploy.runtime.PTE_FILES`` (``text`` alone; ``image`` + ``video_step``, which share weights) and
+merges the reports with :func:`merge_delegation`. Nothing falls back silently: for each
 method the edge graph is walked after partitioning, every operator inside a backend delegate counts as
 delegated (counted in the delegate's original edge graph), every operator left outside counts as not, and the
 names and counts of those left outside are listed (they run on ExecuTorch's portable CPU kernels).
@@ -44,6 +46,7 @@ class LoweredProgram:
     delegation: dict[str, Any]
     export_s: float
     methods: list[str] = field(default_factory=list)
+    planned_bytes: dict[str, int] = field(default_factory=dict)  # method -> memory-planned activation arena bytes
 
 
 def _op_name(node: Any) -> str:
@@ -90,6 +93,30 @@ def delegation_report(edge_manager: Any, methods: list[str]) -> dict[str, Any]:
         "delegated_fraction": n_in / max(1, n_in + n_out),
         "non_delegated": dict(sorted(total_out.items(), key=lambda kv: -kv[1])),
         "methods": per_method,
+    }
+
+
+def merge_delegation(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report over several lowered files (disjoint methods): totals summed, per-method entries kept, and
+    ``min_method_delegated_fraction``, the lowest fraction of any method (what the > 95 % target reads)."""
+    methods: dict[str, Any] = {}
+    outside: Counter[str] = Counter()
+    for report in reports:
+        overlap = set(methods) & set(report["methods"])
+        if overlap:
+            raise ValueError(f"methods {sorted(overlap)} lowered twice")
+        methods.update(report["methods"])
+        outside.update(report["non_delegated"])
+    n_in = sum(r["delegated_ops"] for r in reports)
+    n_out = sum(r["non_delegated_ops"] for r in reports)
+    return {
+        "delegated_ops": n_in,
+        "non_delegated_ops": n_out,
+        "delegated_fraction": n_in / max(1, n_in + n_out),
+        "min_method_delegated_fraction": min((m["delegated_fraction"] for m in methods.values()), default=0.0),
+        "non_delegated": dict(sorted(outside.items(), key=lambda kv: -kv[1])),
+        "methods": dict(sorted(methods.items())),
+        "constant_copies": sum(r.get("constant_copies", 0) for r in reports),
     }
 
 
@@ -298,6 +325,11 @@ def lower_programs(
         ExecutorchBackendConfig(do_quant_fusion_and_const_prop=True, extract_delegate_segments=True)
     )
     buffer = et.buffer
+    # non_const_buffer_sizes[0] is reserved; the rest are the method's memory-planned arenas (activations)
+    planned = {plan.name: int(sum(plan.non_const_buffer_sizes[1:])) for plan in et.executorch_program.execution_plan}
+    for method, nbytes in planned.items():
+        if method in report["methods"]:
+            report["methods"][method]["planned_buffer_mb"] = nbytes / 2**20
     elapsed = time.perf_counter() - start
     LOG.info(
         "%s/%s: %.2f MB, %.1f%% of ops delegated, lowered in %.1f s",
@@ -307,4 +339,6 @@ def lower_programs(
         100 * report["delegated_fraction"],
         elapsed,
     )
-    return LoweredProgram(backend=backend, buffer=buffer, delegation=report, export_s=elapsed, methods=methods)
+    return LoweredProgram(
+        backend=backend, buffer=buffer, delegation=report, export_s=elapsed, methods=methods, planned_bytes=planned
+    )

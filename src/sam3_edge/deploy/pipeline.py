@@ -2,9 +2,10 @@
 
 ``quantize``: student (checkpoint, or a factory variant with random weights for the real-size measurement)
 -> reparameterize -> recipe -> ``<out>/{text,image,video_step}.pt2`` + ``inputs.safetensors`` (real val inputs
-for parity) + ``meta.json``. ``export``: those programs -> ``<out>/model.pte`` + ``meta.json`` for one backend,
-with the delegation report, the size check against the fp32 ``.pte`` and (where the backend runs here)
-parity of the ``.pte`` with the eager programs of the same variant.
+for parity) + ``meta.json``. ``export``: those programs -> ``<out>/text.pte`` + ``<out>/image.pte`` (the split of
+``deploy.runtime.PTE_FILES``: an app loads the text program only when the phrase changes) + ``meta.json`` for one
+backend, with the delegation report, the size check against the fp32 files and (where the backend runs here)
+parity of the ``.pte`` files with the eager programs of the same variant.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import torch
 
 from sam3_edge.deploy.config import ExportParams, QuantizeParams
 from sam3_edge.deploy.inputs import load_inputs, program_inputs, save_inputs, val_samples
-from sam3_edge.deploy.lowering import BackendUnavailable, lower_programs
+from sam3_edge.deploy.lowering import BackendUnavailable, lower_programs, merge_delegation
 from sam3_edge.deploy.quantize import PROGRAMS_META, build_variant, load_programs, save_programs
 from sam3_edge.deploy.quantize import weight_quantization_report as weight_report
-from sam3_edge.deploy.runtime import IMAGE_OUTPUTS, META_NAME, PTE_NAME, PteProgram, backend_runnable
+from sam3_edge.deploy.runtime import IMAGE_OUTPUTS, META_NAME, PTE_FILES, PteBundle, backend_runnable
 from sam3_edge.utils import atomic_path, ensure_free_space, read_json, remove_stale_temps, sha256_file, write_json
 
 LOG = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ def mask_iou(a: torch.Tensor, b: torch.Tensor) -> float:
     return 1.0 if union == 0 else (fa & fb).sum().item() / union
 
 
-def parity(pte: PteProgram, programs: dict, inputs: dict, samples: int) -> dict[str, Any]:
+def parity(pte: PteBundle, programs: dict, inputs: dict, samples: int) -> dict[str, Any]:
     """.pte vs the eager programs of the same variant on the saved real inputs: max abs error, mask IoU."""
     out: dict[str, Any] = {}
     for method in ("text", "image", "video_step"):
@@ -172,10 +173,18 @@ def run_export(
     base = {"backend": backend, "model": qmeta["model"], "variant": variant, "executed": False}
     if qmeta.get("status") != "ok":
         return _write_skip(out_dir, {**base, "status": "skipped", "reason": f"source variant: {qmeta.get('reason')}"})
+    groups = {name: [m for m in methods if m in programs] for name, methods in PTE_FILES.items()}
+    lowered = {}
     try:
-        lowered = lower_programs(
-            programs, backend, variant=variant, coreml_target=params.coreml_deployment_target, qnn_soc=params.qnn_soc
-        )
+        for name, methods in groups.items():
+            if methods:
+                lowered[name] = lower_programs(
+                    {m: programs[m] for m in methods},
+                    backend,
+                    variant=variant,
+                    coreml_target=params.coreml_deployment_target,
+                    qnn_soc=params.qnn_soc,
+                )
     except BackendUnavailable as err:
         return _write_skip(out_dir, {**base, "status": "skipped", "reason": str(err)})
     except Exception as err:  # a backend that cannot take this variant: recorded, never replaced by another backend
@@ -183,28 +192,42 @@ def run_export(
             raise
         LOG.exception("%s/%s lowering failed", backend, variant)
         return _write_skip(out_dir, {**base, "status": "failed", "reason": f"{type(err).__name__}: {err}"[:2000]})
-    size = _size_check(len(lowered.buffer), variant, backend, params, reference_dir)
-    ensure_free_space(out_dir, len(lowered.buffer), margin=DISK_MARGIN, what=f"the {backend} .pte")
-    with atomic_path(out_dir / PTE_NAME) as tmp:
-        tmp.write_bytes(lowered.buffer)
+    sizes = {name: len(low.buffer) for name, low in lowered.items()}
+    size = _size_check(sizes, variant, backend, params, reference_dir)
+    ensure_free_space(out_dir, sum(sizes.values()), margin=DISK_MARGIN, what=f"the {backend} .pte files")
+    (out_dir / "model.pte").unlink(missing_ok=True)  # the single file of exports before the split
+    for name, low in lowered.items():
+        with atomic_path(out_dir / name) as tmp:
+            tmp.write_bytes(low.buffer)
+    delegation = merge_delegation([low.delegation for low in lowered.values()])
     meta = {
         **base,
         "status": "ok",
         "reason": "",
-        "file_bytes": len(lowered.buffer),
+        "file_bytes": sum(sizes.values()),
+        "files": {
+            name: {
+                "methods": low.methods,
+                "bytes": len(low.buffer),
+                "export_s": low.export_s,
+                "delegated_fraction": low.delegation["delegated_fraction"],
+            }
+            for name, low in lowered.items()
+        },
         "size": size,
-        "export_s": lowered.export_s,
-        "delegated_fraction": lowered.delegation["delegated_fraction"],
-        "non_delegated_ops": lowered.delegation["non_delegated"],
-        "delegation": lowered.delegation,
-        "methods": lowered.methods,
+        "export_s": sum(low.export_s for low in lowered.values()),
+        "delegated_fraction": delegation["delegated_fraction"],
+        "min_method_delegated_fraction": delegation["min_method_delegated_fraction"],
+        "non_delegated_ops": delegation["non_delegated"],
+        "delegation": delegation,
+        "methods": sorted(delegation["methods"]),
         "model_config": qmeta["model_config"],
         "recipe": qmeta.get("recipe", {}),
         "outputs": {"image": list(IMAGE_OUTPUTS)},
     }
     runnable, why = backend_runnable(backend)
     if runnable:
-        pte = PteProgram(out_dir / PTE_NAME)
+        pte = PteBundle(out_dir, meta)
         meta["parity"] = parity(pte, programs, load_inputs(quantized_dir / INPUTS_NAME), params.parity_samples)
         meta["executed"] = True
         worst = min((v.get("mask_iou_min", 1.0) for v in meta["parity"].values()), default=1.0)
@@ -220,8 +243,9 @@ def run_export(
 
 
 def _size_check(
-    nbytes: int, variant: str, backend: str, params: ExportParams, reference_dir: str | Path | None
+    sizes: dict[str, int], variant: str, backend: str, params: ExportParams, reference_dir: str | Path | None
 ) -> dict[str, Any]:
+    """Every file no larger than the same file of the fp32 export, and the total within the variant's ratio."""
     if variant == "fp32":
         return {"reference": "self", "ratio_to_fp32": 1.0}
     if reference_dir is None:
@@ -229,12 +253,21 @@ def _size_check(
     ref = read_json(Path(reference_dir) / META_NAME)
     if ref.get("status") != "ok":
         return {"reference": str(reference_dir), "ratio_to_fp32": None, "note": f"fp32 reference {ref.get('status')}"}
-    ratio = nbytes / ref["file_bytes"]
+    total, ref_total = sum(sizes.values()), ref["file_bytes"]
+    ref_files = {name: info["bytes"] for name, info in ref.get("files", {}).items()}
+    for name, nbytes in sizes.items():
+        if name in ref_files and nbytes > ref_files[name]:
+            raise SizeCheckError(
+                f"{backend}/{variant}: {name} is {nbytes / 1e6:.2f} MB, larger than the fp32 {name} "
+                f"({ref_files[name] / 1e6:.2f} MB): a quantized file must shrink"
+            )
+    ratio = total / ref_total
     limit = params.max_size_ratio.get(variant, 1.0)
-    if nbytes > ref["file_bytes"] or ratio > limit:
+    if total > ref_total or ratio > limit:
         raise SizeCheckError(
-            f"{backend}/{variant}: .pte is {nbytes / 1e6:.2f} MB = {ratio:.2f} x the fp32 .pte "
-            f"({ref['file_bytes'] / 1e6:.2f} MB), over the limit {limit} (export.max_size_ratio.{variant}); "
+            f"{backend}/{variant}: the .pte files are {total / 1e6:.2f} MB = {ratio:.2f} x the fp32 .pte files "
+            f"({ref_total / 1e6:.2f} MB), over the limit {limit} (export.max_size_ratio.{variant}); "
             "a quantized file must shrink"
         )
-    return {"reference": str(reference_dir), "ratio_to_fp32": ratio, "limit": limit}
+    per_file = {name: nbytes / ref_files[name] for name, nbytes in sizes.items() if ref_files.get(name)}
+    return {"reference": str(reference_dir), "ratio_to_fp32": ratio, "limit": limit, "file_ratios": per_file}

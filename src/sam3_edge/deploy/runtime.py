@@ -1,9 +1,13 @@
 """Run exported ``.pte`` files through ``executorch.runtime``; :class:`PtePredictor` scores them like any model.
 
-An export directory (written by the ``export`` stage) holds ``model.pte`` and ``meta.json`` (backend, variant,
-the student's ``model_config``, method names). :class:`PtePredictor` takes either that directory or the
-``.pte`` path (its ``meta.json`` must sit next to it) and implements :class:`sam3_edge.types.Predictor`, so the
-evaluation driver scores a ``.pte`` exactly as it scores the eager student.
+An export directory (written by the ``export`` stage) holds the programs split the way an app uses them
+(:data:`PTE_FILES`): ``text.pte`` (the ``text`` method: phrase tokens -> prompt embeddings, run once when the
+phrase changes, then freed) and ``image.pte`` (``image`` and ``video_step``: they take the prompt embeddings and
+never run the text tower), plus ``meta.json`` (backend, variant, the student's ``model_config``, per-file methods,
+sizes and delegation). :class:`PteBundle` routes each method to its file and loads a file on first use;
+:class:`PtePredictor` takes the directory or one of its ``.pte`` files and implements
+:class:`sam3_edge.types.Predictor`, so the evaluation driver scores the ``.pte`` files exactly as it scores the
+eager student.
 """
 
 from __future__ import annotations
@@ -18,23 +22,27 @@ import torch.nn.functional as F
 from sam3_edge.types import Prediction, Prompt
 from sam3_edge.utils import read_json
 
-PTE_NAME = "model.pte"
 META_NAME = "meta.json"
+PTE_FILES = {"text.pte": ("text",), "image.pte": ("image", "video_step")}  # file -> the methods it holds
+METHOD_FILES = {m: name for name, methods in PTE_FILES.items() for m in methods}
 IMAGE_OUTPUTS = ("mask_logits", "boxes", "scores", "presence", "iou")
 VIDEO_OUTPUTS = ("mask_logits", "scores", "memory_state")
 
 
 def resolve_export(path: str | Path) -> tuple[Path, dict[str, Any]]:
-    """``(pte path, meta)`` from an export directory or a ``.pte`` path; clear errors for skipped/missing files."""
+    """``(export folder, meta)`` from an export directory or one of its ``.pte`` files; clear errors for a
+    skipped export, a folder written before the split (one ``model.pte``) and missing files."""
     path = Path(path)
     folder = path if path.is_dir() else path.parent
     meta = read_json(folder / META_NAME)
     if meta.get("status") != "ok":
         raise ValueError(f"{folder}: export has status {meta.get('status')!r} ({meta.get('reason', 'no reason')})")
-    pte = path if path.suffix == ".pte" else folder / PTE_NAME
-    if not pte.is_file():
-        raise ValueError(f"{pte}: .pte file not found")
-    return pte, meta
+    if "files" not in meta:
+        raise ValueError(f"{folder}: export written before the text / image split (no 'files' in meta.json): re-export")
+    for name in meta["files"]:
+        if not (folder / name).is_file():
+            raise ValueError(f"{folder / name}: .pte file not found")
+    return folder, meta
 
 
 def check_pte_file(path: Path) -> None:
@@ -87,6 +95,35 @@ class PteProgram:
         return list(self._methods[method].execute([t.contiguous() for t in inputs]))
 
 
+class PteBundle:
+    """The ``.pte`` files of one export folder: ``run(method, inputs)`` loads the method's file on first use;
+    ``release(name)`` frees a file's program (an app drops ``text.pte`` once the phrase is encoded)."""
+
+    def __init__(self, folder: str | Path, meta: dict[str, Any] | None = None) -> None:
+        self.folder = Path(folder)
+        self.meta = meta if meta is not None else resolve_export(self.folder)[1]
+        self.files = {m: name for name, info in self.meta["files"].items() for m in info["methods"]}
+        self._programs: dict[str, PteProgram] = {}
+
+    @property
+    def method_names(self) -> set[str]:
+        return set(self.files)
+
+    def program(self, method: str) -> PteProgram:
+        if method not in self.files:
+            raise KeyError(f"{self.folder}: no method {method!r} in its .pte files (has {sorted(self.files)})")
+        name = self.files[method]
+        if name not in self._programs:
+            self._programs[name] = PteProgram(self.folder / name)
+        return self._programs[name]
+
+    def run(self, method: str, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        return self.program(method).run(method, inputs)
+
+    def release(self, name: str) -> None:
+        self._programs.pop(name, None)
+
+
 def backend_runnable(backend: str) -> tuple[bool, str]:
     """Whether this Python runtime can execute ``backend``'s delegates, and why not."""
     from executorch.runtime import Runtime
@@ -105,10 +142,10 @@ def backend_runnable(backend: str) -> tuple[bool, str]:
 
 
 class PtePredictor:
-    """:class:`sam3_edge.types.Predictor` over an exported student ``.pte`` (``text`` + ``image`` methods).
+    """:class:`sam3_edge.types.Predictor` over an exported student (``text.pte`` then ``image.pte``).
 
-    ``PtePredictor(path, *, name=None)``: ``path`` = export directory (``model.pte`` + ``meta.json``) or the
-    ``.pte`` itself. Batches are run one sample at a time (the programs have static batch 1). Images of another
+    ``PtePredictor(path, *, name=None)``: ``path`` = export directory (the ``.pte`` files + ``meta.json``) or one
+    of its ``.pte`` files. Batches are run one sample at a time (the programs have static batch 1). Images of another
     size are resized to the student's input size and prompts scaled, as in the eager ``StudentPredictor``.
     """
 
@@ -116,15 +153,15 @@ class PtePredictor:
         from sam3_edge.models.config import StudentConfig
         from sam3_edge.models.encoders import build_tokenizer
 
-        pte, meta = resolve_export(path)
+        folder, meta = resolve_export(path)
         ok, why = backend_runnable(meta["backend"])
         if not ok:
-            raise RuntimeError(f"{pte}: cannot execute here: {why}")
+            raise RuntimeError(f"{folder}: cannot execute here: {why}")
         self.meta = meta
         self.config = StudentConfig.from_json(meta["model_config"])
         self.name = name or f"pte_{meta['backend']}_{meta['model']}_{meta['variant']}"
         self.image_size = self.config.image_size
-        self.program = PteProgram(pte)
+        self.program = PteBundle(folder, meta)
         self.tokenizer = build_tokenizer(self.config.context_length)
 
     def encode(self, images: torch.Tensor, prompts: list[Prompt]) -> list[tuple[torch.Tensor, ...]]:
@@ -160,5 +197,5 @@ class PtePredictor:
 
 
 def load_pte_predictor(path: str | Path, *, name: str | None = None) -> PtePredictor:
-    """What the evaluation driver calls for a ``pte:<path>`` model spec (export folder or ``model.pte``)."""
+    """What the evaluation driver calls for a ``pte:<path>`` model spec (export folder or one of its ``.pte``)."""
     return PtePredictor(path, name=name)

@@ -150,7 +150,10 @@ def add_predict_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--box", type=parse_box, metavar="X0,Y0,X1,Y1", help="box in image pixels")
     model = p.add_mutually_exclusive_group(required=True)
     model.add_argument("--checkpoint", help="student checkpoint (eager PyTorch)")
-    model.add_argument("--pte", help="exported ExecuTorch program: model.pte or its export directory")
+    model.add_argument(
+        "--pte",
+        help="exported ExecuTorch programs: the export directory (text.pte + image.pte) or one of its .pte files",
+    )
     p.add_argument("--out", required=True, help="overlay PNG to write")
     p.add_argument("--threshold", type=float, default=0.5, help="instance score threshold (default 0.5, as SAM 3)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")

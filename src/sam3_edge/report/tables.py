@@ -35,7 +35,7 @@ SIZE_BYTES_KEYS = ("file_bytes", "size_bytes", "pte_size_bytes", "bytes")
 MIOU_KEYS = ("miou.text", "miou", "eval.miou.text")
 LATENCY_KEYS = ("image.p50_ms", "image_latency_ms", "latency_ms", "latency.image_ms_median")
 FPS_KEYS = ("video.fps", "video_fps", "fps")
-PEAK_MEMORY_KEYS = ("peak_rss_mb", "peak_memory_mb")
+PEAK_MEMORY_KEYS = ("model_rss_mb", "peak_memory_mb", "peak_rss_mb")  # the runtime's increment first
 DELEGATED_KEYS = ("delegated_fraction", "delegation.fraction")
 MIB = 1.0 / (1024 * 1024)
 
@@ -171,10 +171,10 @@ def deployment_table(metrics_dir: Path) -> Table:
             "model",
             "variant",
             "status",
-            ".pte size",
+            ".pte size (text + image)",
             "latency ms",
             "FPS",
-            "peak memory MB",
+            "memory MB (image program)",
             "delegated fraction",
         ],
     )
@@ -201,8 +201,10 @@ def deployment_table(metrics_dir: Path) -> Table:
             row.append(cell)
         table.rows.append(row)
     table.notes.append(
-        "latency / FPS / peak memory are measured by the benchmark stage with the ExecuTorch runtime "
-        "on this machine's CPU; a backend that cannot run here shows its status and reason."
+        "latency / FPS / memory are measured by the benchmark stage with the ExecuTorch runtime on this machine's "
+        "CPU, the image program (image.pte) in a process of its own; memory = its peak resident increment over the "
+        "process before loading (not the Python / torch interpreter). A backend that cannot run here shows its "
+        "status and reason."
     )
     return table
 
