@@ -13,33 +13,31 @@ from __future__ import annotations
 from _common import load, parser, run
 
 from sam3_edge.cache.distributed import rank_context
-from sam3_edge.cache.phrases import cache_phrases
-from sam3_edge.cache.run import cache_teacher, cache_teacher_video
+from sam3_edge.cache.run import KINDS, cache_teacher
 from sam3_edge.utils import write_json
+
+PATHS = {
+    "teacher": "teacher directory (models/teacher)",
+    "index": "concepts_train.json | videos_train.json | images_distill.json",
+    "out": "the cache directory",
+    "metrics": "metrics/cache*.json",
+}
 
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("--kind", choices=("image", "video", "phrases"), required=True)
-    p.add_argument("--teacher", required=True, help="teacher directory (models/teacher)")
-    p.add_argument("--index", required=True, help="concepts_train.json | videos_train.json | images_distill.json")
+    p.add_argument("--kind", choices=KINDS, required=True)
     p.add_argument("--vocab", help="phrases: data/index/concepts_train.json (the noun-phrase vocabulary)")
-    p.add_argument("--out", required=True, help="the cache directory")
-    p.add_argument("--metrics", required=True, help="metrics/cache*.json")
+    for flag, what in PATHS.items():
+        p.add_argument(f"--{flag}", required=True, help=what)
     args = p.parse_args()
     if (args.kind == "phrases") != (args.vocab is not None):
         p.error("--vocab is required by --kind phrases and taken by it only")
     params = load(args.params, "cache")
-    with rank_context() as (rank, world, barrier):
-        common = {"teacher_dir": args.teacher, "out_dir": args.out, "rank": rank, "world_size": world}
-        if args.kind == "phrases":
-            metrics = cache_phrases(
-                **common, images_index=args.index, vocab_index=args.vocab, params=params.phrases, barrier=barrier
-            )
-        else:
-            build = cache_teacher if args.kind == "image" else cache_teacher_video
-            metrics = build(**common, index_file=args.index, params=params, barrier=barrier)
-        if rank == 0:
+    paths = {"teacher_dir": args.teacher, "index_file": args.index, "out_dir": args.out, "vocab_index": args.vocab}
+    with rank_context() as ranks:
+        metrics = cache_teacher(args.kind, params=params, ranks=ranks, **paths)
+        if ranks.rank == 0:
             write_json(args.metrics, metrics)
 
 

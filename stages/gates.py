@@ -9,12 +9,17 @@ from _common import load, parser, run
 from sam3_edge.eval.gates import evaluate_gates, headline
 from sam3_edge.utils import LOG, read_json, write_json
 
+REQUIRED = {
+    "eval-dir": "metrics/eval (reads <teacher>.json and <student>.json)",
+    "benchmark": "deploy benchmark metrics json (may not exist yet)",
+    "out": "out: metrics/gates.json",
+}
+
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("--eval-dir", required=True, help="metrics/eval (reads <teacher>.json and <student>.json)")
-    p.add_argument("--benchmark", required=True, help="deploy benchmark metrics json (may not exist yet)")
-    p.add_argument("--out", required=True, help="out: metrics/gates.json")
+    for flag, what in REQUIRED.items():
+        p.add_argument(f"--{flag}", required=True, help=what)
     p.add_argument("--summary-dir", help="out: metrics/summary/<model>.json, the headline rows (dvc metrics show)")
     p.add_argument(
         "--summary-models",

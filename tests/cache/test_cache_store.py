@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +13,8 @@ import torch.multiprocessing as mp
 from sam3_edge.cache import CacheError, open_cache
 from sam3_edge.cache import build as cache_build
 from sam3_edge.cache.config import CacheParams
+from sam3_edge.cache.distributed import Ranks
+from sam3_edge.cache.job import CacheJob
 from sam3_edge.cache.run import cache_teacher
 from sam3_edge.teacher import load_teacher
 from sam3_edge.teacher.load import teacher_id
@@ -22,20 +25,24 @@ PARAMS = CacheParams(prompts_per_image=2, images_per_shard=3, batch_size=2)
 def _build(inputs, out, params=PARAMS, **kw):
     index_dir, teacher_dir = inputs
     adapter = load_teacher(teacher_dir, fpn_levels=params.levels)
+    job = CacheJob(Path(out), Ranks(**kw), params.disk_margin)
     return cache_build.build_image_cache(
         adapter,
         teacher_id=teacher_id(teacher_dir),
         index_file=index_dir / "concepts_train.json",
-        out_dir=out,
         params=params,
-        **kw,
+        job=job,
     )
 
 
 def test_cache_contents_match_the_contract(cache_inputs, tmp_path):
     index_dir, teacher_dir = cache_inputs
     metrics = cache_teacher(
-        teacher_dir=teacher_dir, index_file=index_dir / "concepts_train.json", out_dir=tmp_path / "c", params=PARAMS
+        "image",
+        teacher_dir=teacher_dir,
+        index_file=index_dir / "concepts_train.json",
+        out_dir=tmp_path / "c",
+        params=PARAMS,
     )
     cache = open_cache(tmp_path / "c")
     assert metrics["samples"] == len(cache) == 8 * 2 and metrics["images"] == 8 and metrics["shards"] == 3

@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 from sam3_edge.cache import open_cache
-from sam3_edge.cache.config import PhraseCacheParams
-from sam3_edge.cache.phrases import cache_phrases, phrase_units, phrase_vocabulary
+from sam3_edge.cache.config import CacheParams, PhraseCacheParams
+from sam3_edge.cache.phrases import phrase_units, phrase_vocabulary
+from sam3_edge.cache.run import cache_teacher
 from sam3_edge.data.datasets import read_image, resize_image, resolve_path
 from sam3_edge.teacher.load import load_teacher
 from sam3_edge.types import Prompt
@@ -17,9 +18,18 @@ def test_phrase_cache_matches_a_fresh_teacher_forward(cache_inputs, tmp_path):
     images = index_dir / "images_train.json"  # any unlabeled image list; the embedded profile uses images_distill
     vocab_index = index_dir / "concepts_train.json"
     params = PhraseCacheParams(max_images=3, images_per_shard=2, batch_size=2, mask_phrases=1)
-    m = cache_phrases(
-        teacher_dir=teacher_dir, images_index=images, vocab_index=vocab_index, out_dir=tmp_path / "c", params=params
-    )
+
+    def build() -> dict:
+        return cache_teacher(
+            "phrases",
+            teacher_dir=teacher_dir,
+            index_file=images,
+            vocab_index=vocab_index,
+            out_dir=tmp_path / "c",
+            params=CacheParams(phrases=params),
+        )
+
+    m = build()
     vocab = phrase_vocabulary(vocab_index)
     assert m["images"] == 3 and m["vocabulary"] == len(vocab) and m["shards"] == 2 and m["verified"]
     cache = open_cache(tmp_path / "c")
@@ -44,10 +54,8 @@ def test_phrase_cache_matches_a_fresh_teacher_forward(cache_inputs, tmp_path):
     torch.testing.assert_close(got["mask_logits"][0], fresh["mask_logits"][top].float(), atol=5e-2, rtol=2e-3)
 
     # a second run keeps both verified shards
-    again = cache_phrases(
-        teacher_dir=teacher_dir, images_index=images, vocab_index=vocab_index, out_dir=tmp_path / "c", params=params
-    )
-    assert again["built_shards_rank0"] == 0
+    again = build()
+    assert again["shards_built_rank0"] == 0
 
 
 def test_a_drawn_phrase_set_is_seeded_per_image():

@@ -5,20 +5,7 @@ import pycocotools.mask as mask_utils
 import pytest
 import torch
 
-from sam3_edge.core.metrics import (
-    BinaryCounts,
-    Score,
-    mask_iou,
-    mask_iou_matrix,
-    matched_instance_ious,
-    matthews_corrcoef,
-    mean_score,
-    precision_recall_f1,
-    prompt_sensitivity,
-    semantic_mask,
-    sensitivity_comparisons,
-    top_query_iou,
-)
+from sam3_edge.core import metrics
 
 
 def _box_mask(h, w, x0, y0, x1, y1):
@@ -32,22 +19,22 @@ def test_mask_iou_matrix_agrees_with_pycocotools(rng):
     gt = rng.random((5, 33, 41)) < rng.random((5, 1, 1))
     pred[0] = False  # empty masks follow the pycocotools convention (IoU 0)
     gt[1] = False
-    ours = mask_iou_matrix(pred, gt)
+    ours = metrics.mask_iou_matrix(pred, gt)
     enc = lambda m: mask_utils.encode(np.asfortranarray(m.transpose(1, 2, 0).astype(np.uint8)))  # noqa: E731
     ref = mask_utils.iou(enc(pred), enc(gt), [0] * len(gt))
     np.testing.assert_allclose(ours, ref, atol=1e-12)
     assert ours.shape == (7, 5)
-    np.testing.assert_allclose(mask_iou_matrix(torch.from_numpy(pred), torch.from_numpy(gt)), ref, atol=1e-12)
+    np.testing.assert_allclose(metrics.mask_iou_matrix(torch.from_numpy(pred), torch.from_numpy(gt)), ref, atol=1e-12)
 
 
 def test_mask_iou_hand_computed():
     a = _box_mask(10, 10, 0, 0, 4, 4)  # 16 px
     b = _box_mask(10, 10, 2, 2, 6, 6)  # 16 px, overlap 4
-    assert mask_iou(a, b) == pytest.approx(4 / 28)
+    assert metrics.mask_iou(a, b) == pytest.approx(4 / 28)
     empty = np.zeros((10, 10), bool)
-    assert mask_iou(empty, empty) == 0.0 and mask_iou(empty, empty, empty_value=1.0) == 1.0
+    assert metrics.mask_iou(empty, empty) == 0.0 and metrics.mask_iou(empty, empty, empty_value=1.0) == 1.0
     with pytest.raises(ValueError, match="sizes differ"):
-        mask_iou_matrix(a[None], np.zeros((1, 5, 5), bool))
+        metrics.mask_iou_matrix(a[None], np.zeros((1, 5, 5), bool))
 
 
 def test_matched_instance_ious_hungarian_and_threshold():
@@ -56,53 +43,53 @@ def test_matched_instance_ious_hungarian_and_threshold():
     p_exact1 = g1.copy()
     p_half0 = _box_mask(10, 10, 0, 0, 4, 2)  # IoU 8/16 with g0
     p_low = g0.copy()  # would be perfect for g0 but below the score threshold
-    ious = matched_instance_ious(np.stack([p_exact1, p_half0, p_low]), [0.9, 0.6, 0.4], np.stack([g0, g1]))
+    ious = metrics.matched_instance_ious(np.stack([p_exact1, p_half0, p_low]), [0.9, 0.6, 0.4], np.stack([g0, g1]))
     np.testing.assert_allclose(ious, [0.5, 1.0])
     # Hungarian, not greedy: one prediction overlaps both, the best total assignment wins
-    ious = matched_instance_ious(np.stack([g0 | g1, g1]), [0.9, 0.9], np.stack([g0, g1]))
+    ious = metrics.matched_instance_ious(np.stack([g0 | g1, g1]), [0.9, 0.9], np.stack([g0, g1]))
     np.testing.assert_allclose(ious, [0.5, 1.0])
     # no kept prediction -> every GT instance gets 0
-    np.testing.assert_allclose(matched_instance_ious(np.stack([g0]), [0.1], np.stack([g0, g1])), [0, 0])
-    np.testing.assert_allclose(matched_instance_ious(np.zeros((0, 10, 10), bool), [], np.stack([g0])), [0])
+    np.testing.assert_allclose(metrics.matched_instance_ious(np.stack([g0]), [0.1], np.stack([g0, g1])), [0, 0])
+    np.testing.assert_allclose(metrics.matched_instance_ious(np.zeros((0, 10, 10), bool), [], np.stack([g0])), [0])
 
 
 def test_semantic_mask_and_top_query():
     g0 = _box_mask(8, 8, 0, 0, 4, 4)
     g1 = _box_mask(8, 8, 4, 4, 8, 8)
     preds = np.stack([g0, g1])
-    np.testing.assert_array_equal(semantic_mask(preds, [0.9, 0.2], shape=(8, 8)), g0)
-    assert not semantic_mask(preds, [0.1, 0.2], shape=(8, 8)).any()
-    assert top_query_iou(preds, [0.2, 0.8], g1) == 1.0
-    assert top_query_iou(preds, [0.8, 0.2], g1) == 0.0
+    np.testing.assert_array_equal(metrics.semantic_mask(preds, [0.9, 0.2], shape=(8, 8)), g0)
+    assert not metrics.semantic_mask(preds, [0.1, 0.2], shape=(8, 8)).any()
+    assert metrics.top_query_iou(preds, [0.2, 0.8], g1) == 1.0
+    assert metrics.top_query_iou(preds, [0.8, 0.2], g1) == 0.0
 
 
 def test_presence_prf_hand_computed_and_undefined_without_negatives():
     pred = [True, True, False, True, False, False]
     gt = [True, False, True, True, False, False]
-    c = BinaryCounts.from_labels(pred, gt)
+    c = metrics.BinaryCounts.from_labels(pred, gt)
     assert (c.tp, c.fp, c.fn, c.tn) == (2, 1, 1, 2)
-    s = precision_recall_f1(c)
+    s = metrics.precision_recall_f1(c)
     assert s["precision"].value == pytest.approx(2 / 3)
     assert s["recall"].value == pytest.approx(2 / 3)
     assert s["f1"].value == pytest.approx(2 / 3)
-    assert matthews_corrcoef(c).value == pytest.approx((2 * 2 - 1 * 1) / np.sqrt(3 * 3 * 3 * 3))
-    only_pos = BinaryCounts.from_labels([True, True], [True, True])
-    for score in [*precision_recall_f1(only_pos).values(), matthews_corrcoef(only_pos)]:
+    assert metrics.matthews_corrcoef(c).value == pytest.approx((2 * 2 - 1 * 1) / np.sqrt(3 * 3 * 3 * 3))
+    only_pos = metrics.BinaryCounts.from_labels([True, True], [True, True])
+    for score in [*metrics.precision_recall_f1(only_pos).values(), metrics.matthews_corrcoef(only_pos)]:
         assert not score.defined and "no negative" in score.reason
         assert score.to_json() == {"status": "undefined", "reason": score.reason}
-    only_neg = BinaryCounts.from_labels([False, True], [False, False])
-    assert all(not v.defined and "no positive" in v.reason for v in precision_recall_f1(only_neg).values())
+    only_neg = metrics.BinaryCounts.from_labels([False, True], [False, False])
+    assert all(not v.defined and "no positive" in v.reason for v in metrics.precision_recall_f1(only_neg).values())
     # both classes, nothing predicted present: precision undefined, F1 and MCC are 0, not undefined
-    none_pred = precision_recall_f1(BinaryCounts.from_labels([False, False], [True, False]))
+    none_pred = metrics.precision_recall_f1(metrics.BinaryCounts.from_labels([False, False], [True, False]))
     assert not none_pred["precision"].defined and none_pred["f1"].value == 0.0
-    assert matthews_corrcoef(BinaryCounts.from_labels([False, False], [True, False])).value == 0.0
+    assert metrics.matthews_corrcoef(metrics.BinaryCounts.from_labels([False, False], [True, False])).value == 0.0
 
 
 def test_mean_score_and_to_json():
-    assert mean_score([1.0, 0.0], what="pairs").to_json() == 0.5
-    und = mean_score([], what="positive pairs")
+    assert metrics.mean_score([1.0, 0.0], what="pairs").to_json() == 0.5
+    und = metrics.mean_score([], what="positive pairs")
     assert und.value is None and "no positive pairs" in und.reason
-    assert Score(1).defined
+    assert metrics.Score(1).defined
 
 
 def test_prompt_sensitivity_perfect_ignoring_and_wrong():
@@ -110,13 +97,15 @@ def test_prompt_sensitivity_perfect_ignoring_and_wrong():
     b = _box_mask(12, 12, 6, 6, 12, 12)
     neg = np.zeros((12, 12), bool)
     gts = {"red square": a, "blue circle": b, "green star": neg}
-    perfect = prompt_sensitivity(*sensitivity_comparisons(dict(gts), gts))
+    perfect = metrics.prompt_sensitivity(*metrics.sensitivity_comparisons(dict(gts), gts))
     assert perfect.value == pytest.approx(1.0)
-    ignoring = prompt_sensitivity(*sensitivity_comparisons({k: a | b for k in gts}, gts))
+    ignoring = metrics.prompt_sensitivity(*metrics.sensitivity_comparisons({k: a | b for k in gts}, gts))
     assert ignoring.value == pytest.approx(0.0)
-    swapped = prompt_sensitivity(*sensitivity_comparisons({"red square": b, "blue circle": a, "green star": neg}, gts))
+    swapped = metrics.prompt_sensitivity(
+        *metrics.sensitivity_comparisons({"red square": b, "blue circle": a, "green star": neg}, gts)
+    )
     assert swapped.value < 0
     # overlapping phrases ("red square" vs "large red square") are not compared against each other
-    t, o = sensitivity_comparisons({"x": a, "big x": a}, {"x": a, "big x": a})
+    t, o = metrics.sensitivity_comparisons({"x": a, "big x": a}, {"x": a, "big x": a})
     assert t == [] and o == []
-    assert not prompt_sensitivity(t, o).defined
+    assert not metrics.prompt_sensitivity(t, o).defined

@@ -14,6 +14,7 @@ from sam3_edge.eval.driver import evaluate_predictor
 from sam3_edge.eval.samples import Skips, video_samples
 from sam3_edge.predictors import load_predictor, parse_spec
 from tests.support.fakes import EVAL_SCENES, VideoOracle, concept_split, moving_square_video, write_index
+from tests.support.train import save_student
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = EvaluateParams(batch_size=4, latency_warmup=1, latency_runs=2)
@@ -102,12 +103,9 @@ def test_parse_spec_and_missing_model(tmp_path):
 
 
 def _tiny_student_checkpoint(path: Path) -> None:
-    from sam3_edge.core.checkpoint import save_checkpoint
     from sam3_edge.models import VARIANTS, build_student
 
-    config = dataclasses.replace(VARIANTS["tiny"], image_size=64)
-    model = build_student(config, seed=0)
-    save_checkpoint(path, model=model, model_config=config.to_json(), step=0, epoch=0, params_hash="test", stage="test")
+    save_student(path, build_student(dataclasses.replace(VARIANTS["tiny"], image_size=64), seed=0))
 
 
 @pytest.mark.slow  # two interpreter start-ups importing torch + the student (~15-30 s on 2 shared cores)

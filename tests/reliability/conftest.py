@@ -28,6 +28,7 @@ def rel_cache(rel_inputs, tmp_path_factory):
     index_dir, teacher_dir = rel_inputs
     out = tmp_path_factory.mktemp("rel_cache") / "train"
     cache_teacher(
+        "image",
         teacher_dir=teacher_dir,
         index_file=index_dir / "concepts_train.json",
         out_dir=out,

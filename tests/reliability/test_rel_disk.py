@@ -36,6 +36,7 @@ def test_cache_stage_stops_before_writing_when_the_disk_is_full(rel_inputs, tmp_
     out = tmp_path / "cache"
     with pytest.raises(CacheError, match=r"not enough disk space.*GB free") as info:
         cache_teacher(
+            "image",
             teacher_dir=teacher,
             index_file=index_dir / "concepts_train.json",
             out_dir=out,

@@ -14,6 +14,7 @@ import pytest
 
 from sam3_edge.cache.store import CacheError
 from tests.support.reliability import PY, ROOT, stage_env
+from tests.support.train import save_student
 
 OUR_ERRORS = (ValueError, CacheError)  # DataError and ParamsError are ValueErrors
 MODES = ("random", "truncated", "empty")
@@ -153,16 +154,13 @@ CASES: dict[str, Callable] = {
 
 @pytest.fixture(scope="module")
 def env(rel_inputs, rel_cache, standin_quantized, tmp_path_factory):
-    from sam3_edge.core.checkpoint import save_checkpoint
     from sam3_edge.models import build_student
     from sam3_edge.models.config import StudentParams
 
     index_dir, teacher = rel_inputs
     student = build_student(StudentParams(image_size=64, dim=32))
     ckpt = tmp_path_factory.mktemp("rel_fuzz") / "final.safetensors"
-    save_checkpoint(
-        ckpt, model=student, model_config=student.config.to_json(), step=1, epoch=0, params_hash="h", stage="test"
-    )
+    save_student(ckpt, student, step=1)
     return {
         "index_dir": index_dir,
         "teacher": teacher,

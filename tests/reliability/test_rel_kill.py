@@ -57,18 +57,8 @@ def test_cache_teacher_kill_9_then_rerun_equals_uninterrupted(rel_inputs, tmp_pa
     params = write_params(tmp_path / "params.yaml", {"cache": CACHE_SECTION})
 
     def cmd(out: Path) -> list[str]:
-        return stage_cmd(
-            "cache_teacher",
-            params,
-            "--teacher",
-            teacher,
-            "--index",
-            index_dir / "concepts_train.json",
-            "--out",
-            out,
-            "--metrics",
-            tmp_path / f"{out.name}.json",
-        )
+        files = {"out": out, "metrics": tmp_path / f"{out.name}.json"}
+        return stage_cmd("cache_teacher", params, teacher=teacher, index=index_dir / "concepts_train.json", **files)
 
     ref = tmp_path / "ref"
     check_ok(run_stage(cmd(ref)))
@@ -110,18 +100,8 @@ def test_distill_phase1_kill_9_then_rerun_equals_uninterrupted(rel_cache, tmp_pa
     params = write_params(tmp_path / "params.yaml", sections)
 
     def cmd(out: Path) -> list[str]:
-        return stage_cmd(
-            "distill_phase1",
-            params,
-            "--cache",
-            rel_cache,
-            "--out",
-            out,
-            "--metrics",
-            tmp_path / f"{out.name}.json",
-            "--live",
-            tmp_path / f"live_{out.name}",
-        )
+        files = {"out": out, "metrics": tmp_path / f"{out.name}.json", "live": tmp_path / f"live_{out.name}"}
+        return stage_cmd("distill_phase1", params, cache=rel_cache, **files)
 
     ref = tmp_path / "ref"
     check_ok(run_stage(cmd(ref)))
@@ -161,18 +141,8 @@ def test_export_kill_9_then_rerun_equals_uninterrupted(standin_quantized, tmp_pa
     params = write_params(tmp_path / "params.yaml", {"export": {"backends": ["xnnpack"], "parity_samples": 1}})
 
     def cmd(out: Path) -> list[str]:
-        return stage_cmd(
-            "export",
-            params,
-            "--backend",
-            "xnnpack",
-            "--quantized",
-            standin_quantized,
-            "--out",
-            out,
-            "--metrics",
-            tmp_path / f"{out.name}.json",
-        )
+        files = {"out": out, "metrics": tmp_path / f"{out.name}.json"}
+        return stage_cmd("export", params, backend="xnnpack", quantized=standin_quantized, **files)
 
     ref = tmp_path / "ref"
     t0 = time.monotonic()

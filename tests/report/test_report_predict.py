@@ -6,6 +6,7 @@ from PIL import Image
 
 from sam3_edge.cli import main
 from sam3_edge.report.predict import build_prompt, load_model
+from tests.support.train import save_student
 
 
 def test_build_prompt_kinds_and_errors():
@@ -65,16 +66,9 @@ def test_unreadable_image_is_a_clear_error(tmp_path, capsys):
 def checkpoint(tmp_path_factory):
     import torch
 
-    from sam3_edge.core.checkpoint import save_checkpoint
-    from sam3_edge.models import build_student
-
     torch.set_num_threads(1)
     path = tmp_path_factory.mktemp("ckpt") / "student.safetensors"
-    model = build_student("tiny", seed=0)
-    save_checkpoint(
-        path, model=model, model_config=model.config.to_json(), step=0, epoch=0, params_hash="t", stage="test"
-    )
-    return path
+    return save_student(path)
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ import pytest
 from sam3_edge.report.render import (
     RESULTS_END,
     RESULTS_START,
+    ReportPage,
     replace_between_markers,
-    report_html,
     table_markdown,
     update_readme_results,
 )
@@ -30,7 +30,7 @@ def test_markdown_escapes_pipes_and_marks_missing_cells():
 
 
 def test_html_escapes_and_styles():
-    page = report_html({"main": [_table()]}, title="R <1>", generated="now")
+    page = ReportPage({"main": [_table()]}, title="R <1>", generated="now").html()
     assert "R &lt;1&gt;" in page and "x&lt;y" in page
     assert '<td class="missing">missing (stage x not run)</td>' in page
     assert '<td class="go">GO</td>' in page and "<b>bold</b>" in page

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.fakes import write_report_index
+from tests.support.train import save_student
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = """
@@ -24,8 +25,10 @@ report:
 """
 
 
-def _stage(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+def _stage(name: str, *, cwd: Path, **flags: str | Path) -> subprocess.CompletedProcess:
+    """Run ``stages/<name>.py`` in ``cwd`` with ``--<flag> value`` for each of ``flags`` (``out_dir`` -> ``--out-dir``)."""
     env = {**os.environ, "SAM3_EDGE_QUIET": "1", "SAM3_EDGE_NO_MLFLOW": "1"}
+    args = [part for k, v in flags.items() for part in (f"--{k.replace('_', '-')}", str(v))]
     return subprocess.run(
         [sys.executable, str(ROOT / "stages" / f"{name}.py"), "--params", "params.yaml", *args],
         cwd=cwd,
@@ -41,36 +44,13 @@ def _stage(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_visual_qa_stage_with_a_student_checkpoint(tmp_path):
     import torch
 
-    from sam3_edge.core.checkpoint import save_checkpoint
-    from sam3_edge.models import build_student
-
     torch.set_num_threads(1)
     (tmp_path / "params.yaml").write_text(PARAMS)
     index = write_report_index(tmp_path / "data")
-    model = build_student("tiny", seed=0)
-    save_checkpoint(
-        tmp_path / "student.safetensors",
-        model=model,
-        model_config=model.config.to_json(),
-        step=0,
-        epoch=0,
-        params_hash="test",
-        stage="test",
-    )
-    r = _stage(
-        "visual_qa",
-        "--concept-index",
-        str(index),
-        "--teacher",
-        "teacher:models/teacher",
-        "--student",
-        "student:student.safetensors",
-        "--out",
-        "reports/visual_qa/index.html",
-        "--metrics",
-        "metrics/visual_qa.json",
-        cwd=tmp_path,
-    )
+    save_student(tmp_path / "student.safetensors")
+    specs = {"teacher": "teacher:models/teacher", "student": "student:student.safetensors"}
+    outs = {"out": "reports/visual_qa/index.html", "metrics": "metrics/visual_qa.json"}
+    r = _stage("visual_qa", concept_index=index, **specs, **outs, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads((tmp_path / "metrics" / "visual_qa.json").read_text())
     assert summary["tiles"] == 6 and summary["sorted_by"] == "student"
@@ -89,22 +69,8 @@ def test_report_stage_without_any_metrics_and_with_readme(tmp_path):
     (tmp_path / "dvc.lock").write_text(
         "schema: '2.0'\nstages:\n  data:\n    outs:\n    - path: metrics/data.json\n      size: 40\n"
     )
-    r = _stage(
-        "report",
-        "--metrics-dir",
-        "metrics",
-        "--lock",
-        "dvc.lock",
-        "--out-dir",
-        "reports",
-        "--plots-dir",
-        "reports/plots",
-        "--gallery",
-        "reports/visual_qa/index.html",
-        "--readme",
-        "README.md",
-        cwd=tmp_path,
-    )
+    outs = {"out_dir": "reports", "plots_dir": "reports/plots", "gallery": "reports/visual_qa/index.html"}
+    r = _stage("report", metrics_dir="metrics", lock="dvc.lock", **outs, readme="README.md", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     md = (tmp_path / "reports" / "report.md").read_text()
     assert "| saco.val.pairs | 12 |" in md and "| data | metrics/data.json | 40 B | 1 | yes |" in md
@@ -116,5 +82,5 @@ def test_report_stage_without_any_metrics_and_with_readme(tmp_path):
 
 def test_report_stage_rejects_unknown_param(tmp_path):
     (tmp_path / "params.yaml").write_text("report:\n  titel: x\n")
-    r = _stage("report", "--metrics-dir", "m", "--out-dir", "r", "--plots-dir", "p", cwd=tmp_path)
+    r = _stage("report", metrics_dir="m", out_dir="r", plots_dir="p", cwd=tmp_path)
     assert r.returncode != 0 and "unknown key report.titel" in r.stderr

@@ -53,9 +53,12 @@ def write_params(path: Path, sections: dict) -> Path:
     return path
 
 
-def stage_cmd(stage: str, params: Path, *args: str | Path) -> list[str]:
+def stage_cmd(stage: str, params: Path, *args: str | Path, **flags: str | Path) -> list[str]:
+    """The command line of a DVC stage's script: ``args`` as they are, then ``--<flag> value`` for each of
+    ``flags`` (``metrics_dir=x`` -> ``--metrics-dir x``)."""
     script, select = stage_script(stage)
-    return [PY, str(script), *select, "--params", str(params), *map(str, args)]
+    named = [part for k, v in flags.items() for part in (f"--{k.replace('_', '-')}", str(v))]
+    return [PY, str(script), *select, "--params", str(params), *map(str, args), *named]
 
 
 def run_stage(cmd: list[str], *, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -157,42 +157,31 @@ def _fake_phrase_cache(index_dir, out_dir):
 
 def test_phases_distil_the_phrase_set_and_its_contrast(train_data, tmp_path):
     from sam3_edge.cache import open_cache
-    from sam3_edge.models import build_student
     from sam3_edge.train.config import OptimParams, Phase1Params, Phase2Params, PhraseSetParams
     from sam3_edge.train.loop import FINAL
     from sam3_edge.train.phases import distill_phase1, distill_phase2
+    from tests.support.train import train_tiny
 
     index_dir, cache_dir, _ = train_data
     phrases = _fake_phrase_cache(index_dir, tmp_path / "phrases")
     assert phrases.vocabulary()[1].shape == (5, 32)
     opt = OptimParams(steps=2, batch_size=2, checkpoint_every=2, log_every=1, warmup_steps=1)
     ps = PhraseSetParams(weight=1.0, images_per_step=2, phrases_per_image=4)
-    m1 = distill_phase1(
-        build_student("tiny", seed=0),
-        open_cache(cache_dir),
-        Phase1Params(optim=opt, phrase_set=ps),
-        out_dir=tmp_path / "p1",
-        params_hash="h1",
-        phrase_cache=phrases,
+    cache = open_cache(cache_dir)
+    m1 = train_tiny(
+        distill_phase1, cache, Phase1Params(optim=opt, phrase_set=ps), tmp_path / "p1", phrase_cache=phrases
     )
     for key in ("ps_presence", "ps_rank", "ps_class", "ps_box", "ps_text", "ps_total"):
         assert key in m1["final_losses"], key
     assert m1["final_losses"]["ps_text"] > 0
-    m2 = distill_phase2(
-        build_student("tiny", seed=0),
-        open_cache(cache_dir),
+    m2 = train_tiny(
+        distill_phase2,
+        cache,
         Phase2Params(optim=opt, phrase_set=ps),
-        out_dir=tmp_path / "p2",
-        params_hash="h2",
+        tmp_path / "p2",
         init_from=tmp_path / "p1" / FINAL,
         phrase_cache=phrases,
     )
     assert "ps_presence" in m2["final_losses"]
     with pytest.raises(ValueError, match="phrase-set cache"):
-        distill_phase1(
-            build_student("tiny", seed=0),
-            open_cache(cache_dir),
-            Phase1Params(optim=opt, phrase_set=ps),
-            out_dir=tmp_path / "p3",
-            params_hash="h3",
-        )
+        train_tiny(distill_phase1, cache, Phase1Params(optim=opt, phrase_set=ps), tmp_path / "p3")

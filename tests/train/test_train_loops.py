@@ -14,6 +14,7 @@ from sam3_edge.train.finetune import finetune_saco, qat
 from sam3_edge.train.loop import FINAL, LAST
 from sam3_edge.train.phases import distill_phase1, distill_phase2
 from sam3_edge.train.video import distill_video
+from tests.support.train import train_tiny
 
 OPT = OptimParams(steps=3, batch_size=2, checkpoint_every=2, log_every=1, warmup_steps=1)
 
@@ -29,23 +30,12 @@ def no_teacher(monkeypatch):
 def test_phase1_then_phase2_without_the_teacher(train_data, tmp_path, no_teacher):
     _, cache_dir, _ = train_data
     cache = open_cache(cache_dir)
-    m1 = distill_phase1(
-        build_student("tiny", seed=0),
-        cache,
-        Phase1Params(optim=OPT, gt_weight=0.5),
-        out_dir=tmp_path / "p1",
-        params_hash="h1",
-    )
+    m1 = train_tiny(distill_phase1, cache, Phase1Params(optim=OPT, gt_weight=0.5), tmp_path / "p1")
     assert m1["steps"] == 3 and m1["final_losses"]["align_fpn"] > 0 and m1["feature_levels"] == {"fpn_0": 1, "fpn_1": 2}
     assert m1["final_losses"]["align_text"] > 0  # the text tower is distilled from the cached phrase embeddings
     assert (tmp_path / "p1" / FINAL).exists() and (tmp_path / "p1" / LAST).exists()
-    m2 = distill_phase2(
-        build_student("tiny", seed=1),
-        cache,
-        Phase2Params(optim=OPT),
-        out_dir=tmp_path / "p2",
-        params_hash="h2",
-        init_from=tmp_path / "p1" / FINAL,
+    m2 = train_tiny(
+        distill_phase2, cache, Phase2Params(optim=OPT), tmp_path / "p2", seed=1, init_from=tmp_path / "p1" / FINAL
     )
     for key in ("kd_mask", "kd_presence", "gt_total", "total"):
         assert key in m2["final_losses"]
@@ -60,21 +50,19 @@ def test_killed_and_resumed_equals_uninterrupted(train_data, tmp_path):
     _, cache_dir, _ = train_data
     cache = open_cache(cache_dir)
     params = Phase2Params(optim=OptimParams(steps=5, batch_size=2, checkpoint_every=2, log_every=1, warmup_steps=1))
-    distill_phase2(build_student("tiny", seed=0), cache, params, out_dir=tmp_path / "a", params_hash="h")
+    train_tiny(distill_phase2, cache, params, tmp_path / "a", params_hash="h")
     # "killed" after 3 steps of the first run: the last checkpoint is at step 2, step 3 is lost
-    partial = distill_phase2(
-        build_student("tiny", seed=0), cache, params, out_dir=tmp_path / "b", params_hash="h", stop_after=3
-    )
+    partial = train_tiny(distill_phase2, cache, params, tmp_path / "b", params_hash="h", stop_after=3)
     assert not (tmp_path / "b" / FINAL).exists()
     assert partial["steps"] == 3
-    resumed = distill_phase2(build_student("tiny", seed=0), cache, params, out_dir=tmp_path / "b", params_hash="h")
+    resumed = train_tiny(distill_phase2, cache, params, tmp_path / "b", params_hash="h")
     assert resumed["resumed_from_step"] == 2 and resumed["steps"] == 5
     a, _ = load_student(tmp_path / "a" / FINAL)
     b, _ = load_student(tmp_path / "b" / FINAL)
     for k, v in a.state_dict().items():
         torch.testing.assert_close(b.state_dict()[k], v, rtol=0, atol=0, msg=k)
     # other params: the stale checkpoint is not resumed
-    fresh = distill_phase2(build_student("tiny", seed=0), cache, params, out_dir=tmp_path / "b", params_hash="other")
+    fresh = train_tiny(distill_phase2, cache, params, tmp_path / "b", params_hash="other")
     assert fresh["resumed_from_step"] == 0
 
 
@@ -111,18 +99,9 @@ def test_video_trains_only_the_memory(train_data, tmp_path, no_teacher):
 def test_finetune_and_qat_smoke(train_data, tmp_path):
     index_dir, _, _ = train_data
     index = index_dir / "concepts_train.json"
-    m = finetune_saco(
-        build_student("tiny", seed=0), index, FinetuneParams(optim=OPT), out_dir=tmp_path / "ft", params_hash="f"
-    )
+    m = train_tiny(finetune_saco, index, FinetuneParams(optim=OPT), tmp_path / "ft")
     assert m["negative_pairs"] > 0 and m["final_losses"]["presence"] > 0
-    q = qat(
-        build_student("tiny", seed=0),
-        index,
-        QatParams(optim=OPT),
-        out_dir=tmp_path / "qat",
-        params_hash="q",
-        init_from=tmp_path / "ft" / FINAL,
-    )
+    q = train_tiny(qat, index, QatParams(optim=OPT), tmp_path / "qat", init_from=tmp_path / "ft" / FINAL)
     assert q["fake_quantized_linears"] > 0 and q["converted_linears"] == q["fake_quantized_linears"]
     model, meta = load_student(tmp_path / "qat" / FINAL)  # plain float weights, strict keys
     assert meta["qat_scheme"] == "8da4w" and meta["stage"] == "qat"

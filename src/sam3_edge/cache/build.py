@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from transformers import Sam3Config
 
 from sam3_edge.cache.config import CacheParams
-from sam3_edge.cache.store import Unit, write_sharded
+from sam3_edge.cache.job import CacheJob, cache_header, image_loader
+from sam3_edge.cache.store import Unit
 from sam3_edge.config import params_hash, to_dict
 from sam3_edge.data.groups import draw_prompt
 from sam3_edge.teacher.adapter import TeacherAdapter
@@ -142,18 +143,10 @@ def compute_image_units(
 
 
 def build_image_cache(
-    adapter: TeacherAdapter,
-    *,
-    teacher_id: str,
-    index_file: str | Path,
-    out_dir: str | Path,
-    params: CacheParams,
-    rank: int = 0,
-    world_size: int = 1,
-    barrier=lambda: None,
+    adapter: TeacherAdapter, *, teacher_id: str, index_file: str | Path, params: CacheParams, job: CacheJob
 ) -> dict:
     """Cache teacher outputs for every image of ``index_file`` (or ``max_images``); returns stats and sizes."""
-    from sam3_edge.data.datasets import load_concept_pairs, read_image, resize_image, resolve_path
+    from sam3_edge.data.datasets import load_concept_pairs
 
     bad = [lv for lv in params.levels if lv >= len(adapter.model.config.vision_config.scale_factors)]
     if bad:
@@ -176,37 +169,24 @@ def build_image_cache(
         max_queries=params.max_queries,
     )
     per_unit = nbytes(shapes["image"]) + params.prompts_per_image * nbytes(shapes["sample"])
-    header = {
-        "kind": "image",
-        "teacher_id": teacher_id,
-        "image_size": adapter.image_size,
-        "config_hash": config_hash(
-            teacher_id=teacher_id,
-            params=_content_params(params),
-            index_file=index_file,
-            extra={"image_size": adapter.image_size, "sample_tensors": sorted(shapes["sample"])},
-        ),
-        "image_tensors": sorted(shapes["image"]),
-        "sample_tensors": sorted(shapes["sample"]),
-        "dtype": "float16",
-    }
-
-    def load_image(rel: str) -> torch.Tensor:
-        return resize_image(read_image(resolve_path(index_file, rel)), adapter.image_size)
-
-    stats = write_sharded(
-        out_dir,
-        units=units,
-        units_per_shard=params.images_per_shard,
-        compute=lambda us: compute_image_units(adapter, us, load_image, params),
-        header=header,
-        bytes_per_unit=per_unit,
-        disk_margin=params.disk_margin,
-        rank=rank,
-        world_size=world_size,
-        barrier=barrier,
-        desc="cache_teacher",
+    content = config_hash(
+        teacher_id=teacher_id,
+        params=_content_params(params),
+        index_file=index_file,
+        extra={"image_size": adapter.image_size, "sample_tensors": sorted(shapes["sample"])},
     )
+    header = cache_header(
+        "image",
+        teacher_id=teacher_id,
+        image_size=adapter.image_size,
+        config_hash=content,
+        image_tensors=sorted(shapes["image"]),
+        sample_tensors=sorted(shapes["sample"]),
+    )
+
+    load_image = image_loader(index_file, adapter.image_size)
+    compute = lambda us: compute_image_units(adapter, us, load_image, params)  # noqa: E731
+    stats = job.write(units, compute, header, (params.images_per_shard, per_unit), "cache_teacher")
     stats.update(units=len(units), samples=sum(len(u.samples) for u in units), estimated_bytes_per_unit=per_unit)
     return stats
 

@@ -14,7 +14,6 @@ The student distils these with images grouped: every step contrasts several phra
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,8 @@ import torch
 
 from sam3_edge.cache.build import config_hash
 from sam3_edge.cache.config import PhraseCacheParams
-from sam3_edge.cache.store import VOCABULARY_FILE, TeacherCache, Unit, write_sharded
+from sam3_edge.cache.job import CacheJob, cache_header, image_loader
+from sam3_edge.cache.store import VOCABULARY_FILE, TeacherCache, Unit
 from sam3_edge.config import to_dict
 from sam3_edge.teacher.adapter import TeacherAdapter
 from sam3_edge.types import Prompt
@@ -112,20 +112,18 @@ def compute_phrase_units(
     return tensors
 
 
-def cache_phrases(
+def build_phrase_cache(
+    adapter: TeacherAdapter,
     *,
-    teacher_dir: str | Path,
+    teacher_id: str,
     images_index: str | Path,
     vocab_index: str | Path,
-    out_dir: str | Path,
     params: PhraseCacheParams,
-    rank: int = 0,
-    world_size: int = 1,
-    barrier=lambda: None,
+    job: CacheJob,
 ) -> dict:
-    """Fill ``out_dir`` with the phrase-set cache of every image of ``images_index``, verify it; its metrics."""
-    from sam3_edge.data.datasets import load_image_records, read_image, resize_image, resolve_path
-    from sam3_edge.teacher.load import load_teacher, teacher_id
+    """The phrase-set cache of every image of ``images_index`` (``vocab_index``'s phrases) and its vocabulary file;
+    returns the write stats and, under ``metrics``, what this kind reports beyond the store's figures."""
+    from sam3_edge.data.datasets import load_image_records
 
     records = load_image_records(images_index)
     if not records:
@@ -133,69 +131,43 @@ def cache_phrases(
     images = [r.image for r in records][: params.max_images or None]
     vocab = phrase_vocabulary(vocab_index)
     units = phrase_units(images, vocab, params, index_file=str(images_index))
-    adapter = load_teacher(teacher_dir)
-    tid = teacher_id(teacher_dir)
     q = adapter.model.config.detr_decoder_config.num_queries
     per_phrase = q * 5 + 1
     p = max(len(u.samples[u.key]["phrases"]) for u in units)
     side = adapter.image_size // adapter.model.config.vision_config.backbone_config.patch_size
     side = int(side * adapter.model.config.vision_config.scale_factors[0])
     per_unit = 2 * (p * per_phrase + params.mask_phrases * q * side * side) + 8 * params.mask_phrases
-    header = {
-        "kind": "phrases",
-        "teacher_id": tid,
-        "image_size": adapter.image_size,
-        "config_hash": config_hash(
-            teacher_id=tid,
+    header = cache_header(
+        "phrases",
+        teacher_id=teacher_id,
+        image_size=adapter.image_size,
+        config_hash=config_hash(
+            teacher_id=teacher_id,
             params={k: v for k, v in to_dict(params).items() if k not in ("batch_size", "disk_margin")},
             index_file=images_index,
             extra={"vocabulary": vocab, "image_size": adapter.image_size},
         ),
-        "vocabulary": vocab,
-        "sample_tensors": sorted((*PHRASE_TENSORS, "mask_phrase_index")),
-        "dtype": "float16",
-    }
-
-    def load_image(rel: str) -> torch.Tensor:
-        return resize_image(read_image(resolve_path(images_index, rel)), adapter.image_size)
-
-    t0 = time.perf_counter()
-    stats = write_sharded(
-        out_dir,
-        units=units,
-        units_per_shard=params.images_per_shard,
-        compute=lambda us: compute_phrase_units(adapter, us, load_image, params),
-        header=header,
-        bytes_per_unit=per_unit,
-        disk_margin=params.disk_margin,
-        rank=rank,
-        world_size=world_size,
-        barrier=barrier,
-        desc="cache_phrases",
+        vocabulary=vocab,
+        sample_tensors=sorted((*PHRASE_TENSORS, "mask_phrase_index")),
     )
-    if rank == 0:
-        write_vocabulary(out_dir, vocab, vocabulary_embeddings(adapter, vocab))
-    barrier()
-    wall = time.perf_counter() - t0
-    cache = TeacherCache(out_dir)
-    total = sum(f.stat().st_size for f in Path(out_dir).glob("shard-*.safetensors"))
-    presence = []
-    for key in cache.keys()[:64]:
-        presence.append(cache.load(key)["presence_logit"].float())
-    probs = torch.cat(presence).sigmoid()
-    return {
+
+    load_image = image_loader(images_index, adapter.image_size)
+    compute = lambda us: compute_phrase_units(adapter, us, load_image, params)  # noqa: E731
+    stats = job.write(units, compute, header, (params.images_per_shard, per_unit), "cache_phrases")
+    if job.ranks.rank == 0:
+        write_vocabulary(job.out_dir, vocab, vocabulary_embeddings(adapter, vocab))
+    job.ranks.barrier()
+    cache = TeacherCache(job.out_dir)
+    probs = torch.cat([cache.load(key)["presence_logit"].float() for key in cache.keys()[:64]]).sigmoid()
+    stats.update(units=len(units), samples=len(units))
+    stats["metrics"] = {
         "images": len(units),
         "vocabulary": len(vocab),
         "phrases_per_image": p,
         "prompts": sum(len(u.samples[u.key]["phrases"]) for u in units),
-        "shards": cache.verify(),
-        "total_mb": total / 1e6,
-        "seconds": round(wall, 2),
-        "built_shards_rank0": stats["built"],
-        "world_size": world_size,
         # how soft the targets are (first 64 images): share of phrases the teacher calls present, and how many
         # of its presence probabilities sit away from 0 and 1 (graded, not a relabelled ground truth)
         "teacher_present_fraction": round(float((probs >= 0.5).float().mean()), 4),
         "teacher_uncertain_fraction": round(float(((probs > 0.05) & (probs < 0.95)).float().mean()), 4),
-        "verified": True,
     }
+    return stats

@@ -14,7 +14,8 @@ import torch
 
 from sam3_edge.cache.build import config_hash
 from sam3_edge.cache.config import CacheParams
-from sam3_edge.cache.store import Unit, write_sharded
+from sam3_edge.cache.job import CacheJob, cache_header
+from sam3_edge.cache.store import Unit
 from sam3_edge.config import to_dict
 from sam3_edge.data.datasets import resize_image
 from sam3_edge.teacher.adapter import TeacherAdapter
@@ -56,15 +57,7 @@ def compute_video_units(
 
 
 def build_video_cache(
-    adapter: TeacherAdapter,
-    *,
-    teacher_id: str,
-    index_file: str | Path,
-    out_dir: str | Path,
-    params: CacheParams,
-    rank: int = 0,
-    world_size: int = 1,
-    barrier=lambda: None,
+    adapter: TeacherAdapter, *, teacher_id: str, index_file: str | Path, params: CacheParams, job: CacheJob
 ) -> dict:
     from sam3_edge.data.datasets import load_video_records
 
@@ -88,30 +81,18 @@ def build_video_cache(
     max_t = max((len(u.meta["frame_indices"]) for u in units), default=0)
     per_unit = max_t * (math.prod(shape) * 2 + 8)
     content = {k: v for k, v in to_dict(vp).items() if k in ("level", "frame_stride", "max_frames")}
-    header = {
-        "kind": "video",
-        "teacher_id": teacher_id,
-        "image_size": adapter.image_size,
-        "config_hash": config_hash(
+    header = cache_header(
+        "video",
+        teacher_id=teacher_id,
+        image_size=adapter.image_size,
+        config_hash=config_hash(
             teacher_id=teacher_id, params=content, index_file=index_file, extra={"image_size": adapter.image_size}
         ),
-        "sample_tensors": ["frame_indices", "frames_fpn"],
-        "frame_shape": list(shape),
-        "dtype": "float16",
-    }
-    stats = write_sharded(
-        out_dir,
-        units=units,
-        units_per_shard=vp.clips_per_shard,
-        compute=lambda us: compute_video_units(adapter, us, index_file=index_file, params=params),
-        header=header,
-        bytes_per_unit=per_unit,
-        disk_margin=params.disk_margin,
-        rank=rank,
-        world_size=world_size,
-        barrier=barrier,
-        desc="cache_teacher_video",
+        sample_tensors=["frame_indices", "frames_fpn"],
+        frame_shape=list(shape),
     )
+    compute = lambda us: compute_video_units(adapter, us, index_file=index_file, params=params)  # noqa: E731
+    stats = job.write(units, compute, header, (vp.clips_per_shard, per_unit), "cache_teacher_video")
     stats.update(
         units=len(units),
         samples=len(units),

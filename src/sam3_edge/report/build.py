@@ -9,7 +9,7 @@ from typing import Any
 
 from sam3_edge.report.config import ReportParams
 from sam3_edge.report.plots import plot_data
-from sam3_edge.report.render import report_html, report_markdown, results_snippet, update_readme_results, write_text
+from sam3_edge.report.render import ReportPage, results_snippet, update_readme_results, write_text
 from sam3_edge.report.tables import report_tables
 from sam3_edge.utils import write_json
 
@@ -40,8 +40,9 @@ def write_report(
         ("Plot data (render with: dvc plots show): size vs latency vs mIoU, presence precision/recall", "plots/")
     )
     written = [out_dir / "report.md", out_dir / "report.html", out_dir / "results.md"]
-    write_text(written[0], report_markdown(sections, title=params.title, digits=params.digits, links=links))
-    write_text(written[1], report_html(sections, title=params.title, digits=params.digits, links=links))
+    page = ReportPage(sections, title=params.title, digits=params.digits, links=links)
+    write_text(written[0], page.markdown())
+    write_text(written[1], page.html())
     snippet = results_snippet(sections, digits=params.digits)
     note = (
         "_Produced by the `report` stage from `metrics/*.json` (reports/results.md), copied here by `make repro`"

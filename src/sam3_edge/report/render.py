@@ -7,6 +7,7 @@ import html
 import os
 import stat
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sam3_edge.report.tables import Table
@@ -36,31 +37,6 @@ def table_markdown(table: Table, *, digits: int = 3, level: int = 2) -> str:
     lines += ["| " + " | ".join(_md_cell(c, digits) for c in row) + " |" for row in table.rows]
     lines += ["", *table.notes] if table.notes else []
     return "\n".join(lines) + "\n"
-
-
-def report_markdown(
-    sections: dict[str, list[Table]],
-    *,
-    title: str,
-    digits: int = 3,
-    links: Sequence[tuple[str, str]] = (),
-    generated: str | None = None,
-) -> str:
-    generated = generated or _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    parts = [
-        f"# {title}",
-        "",
-        f"Generated {generated} by the `report` stage from `metrics/*.json` and `dvc.lock`; "
-        "every figure is read from those files. A cell in italics says why a figure is absent.",
-        "",
-    ]
-    parts += [f"- [{text}]({href})" for text, href in links]
-    parts += [""] if links else []
-    parts += [table_markdown(t, digits=digits) for t in sections.get("main", [])]
-    if sections.get("appendix"):
-        parts += ["## Appendix: every metrics file", ""]
-        parts += [table_markdown(t, digits=digits, level=3) for t in sections["appendix"]]
-    return "\n".join(parts)
 
 
 _CSS = """
@@ -98,31 +74,54 @@ def table_html(table: Table, *, digits: int = 3, level: int = 2) -> str:
     return f"<h{level}>{html.escape(table.title)}</h{level}><table><tr>{head}</tr>{body}</table>{notes}"
 
 
-def report_html(
-    sections: dict[str, list[Table]],
-    *,
-    title: str,
-    digits: int = 3,
-    links: Sequence[tuple[str, str]] = (),
-    generated: str | None = None,
-) -> str:
-    generated = generated or _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    link_html = "".join(f'<li><a href="{html.escape(h)}">{html.escape(t)}</a></li>' for t, h in links)
-    main = "".join(table_html(t, digits=digits) for t in sections.get("main", []))
-    appendix = "".join(
-        f"<details><summary>{html.escape(t.title)}</summary>{table_html(t, digits=digits, level=3)}</details>"
-        for t in sections.get("appendix", [])
-    )
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
-        f'<p class="note">Generated {html.escape(generated)} by the <code>report</code> stage from '
-        "<code>metrics/*.json</code> and <code>dvc.lock</code>; every figure is read from those files. "
-        "A grey cell says why a figure is absent.</p>"
-        f"<ul>{link_html}</ul>{main}"
-        + (f"<h2>Appendix: every metrics file</h2>{appendix}" if appendix else "")
-        + "</body></html>\n"
-    )
+@dataclass(frozen=True)
+class ReportPage:
+    """The report: ``sections`` ({"main": tables, "appendix": tables}) under ``title``, as Markdown or one HTML page.
+
+    ``generated`` is the time stamp printed on it (default: now, UTC); ``links`` are (text, href) pairs under the
+    title.
+    """
+
+    sections: dict[str, list[Table]]
+    title: str
+    digits: int = 3
+    links: Sequence[tuple[str, str]] = ()
+    generated: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
+
+    def markdown(self) -> str:
+        parts = [
+            f"# {self.title}",
+            "",
+            f"Generated {self.generated} by the `report` stage from `metrics/*.json` and `dvc.lock`; "
+            "every figure is read from those files. A cell in italics says why a figure is absent.",
+            "",
+        ]
+        parts += [f"- [{text}]({href})" for text, href in self.links]
+        parts += [""] if self.links else []
+        parts += [table_markdown(t, digits=self.digits) for t in self.sections.get("main", [])]
+        if self.sections.get("appendix"):
+            parts += ["## Appendix: every metrics file", ""]
+            parts += [table_markdown(t, digits=self.digits, level=3) for t in self.sections["appendix"]]
+        return "\n".join(parts)
+
+    def html(self) -> str:
+        digits, title = self.digits, self.title
+        link_html = "".join(f'<li><a href="{html.escape(h)}">{html.escape(t)}</a></li>' for t, h in self.links)
+        main = "".join(table_html(t, digits=digits) for t in self.sections.get("main", []))
+        appendix = "".join(
+            f"<details><summary>{html.escape(t.title)}</summary>{table_html(t, digits=digits, level=3)}</details>"
+            for t in self.sections.get("appendix", [])
+        )
+        return (
+            f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+            f'<p class="note">Generated {html.escape(self.generated)} by the <code>report</code> stage from '
+            "<code>metrics/*.json</code> and <code>dvc.lock</code>; every figure is read from those files. "
+            "A grey cell says why a figure is absent.</p>"
+            f"<ul>{link_html}</ul>{main}"
+            + (f"<h2>Appendix: every metrics file</h2>{appendix}" if appendix else "")
+            + "</body></html>\n"
+        )
 
 
 def results_snippet(
