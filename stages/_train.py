@@ -15,6 +15,7 @@ import sam3_edge
 from sam3_edge.config import params_hash
 from sam3_edge.models import StudentParams, build_student
 from sam3_edge.train.distributed import DistInfo, init_distributed, shutdown_distributed
+from sam3_edge.train.loop import TrainRun
 from sam3_edge.utils import sha256_file, sources_digest, write_json
 
 LOG = logging.getLogger("sam3_edge.stages")
@@ -93,6 +94,12 @@ def curves(live_dir: str, dist: DistInfo) -> Iterator[Any]:
         yield on_log
 
 
+def train_run(args, digest: str, dist: DistInfo, on_log) -> TrainRun:
+    """The stage's :class:`~sam3_edge.train.loop.TrainRun`: ``--out``, the resume key, ``--init`` if the stage takes
+    one, its ranks and curve callback."""
+    return TrainRun(args.out, digest, init_from=getattr(args, "init", None), dist=dist, on_log=on_log)
+
+
 def finish(metrics_file: str, metrics: dict[str, Any], dist: DistInfo) -> None:
     if dist.is_main:
         write_json(metrics_file, {**metrics, "world_size": dist.world_size})
@@ -110,6 +117,7 @@ __all__ = [
     "phrase_inputs",
     "prompt_check",
     "setup",
+    "train_run",
 ]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from _common import parser, run
 from _speedup import speedup
-from _train import add_common_args, build_student, curves, finish, phrase_inputs, prompt_check, setup
+from _train import add_common_args, build_student, curves, finish, phrase_inputs, prompt_check, setup, train_run
 
 from sam3_edge.cache import open_cache
 from sam3_edge.cache.store import open_phrase_cache
@@ -30,19 +30,11 @@ def main() -> None:
     inputs = [args.cache, *([args.init] if args.init else []), *phrase_inputs(args)]
     student_params, params, digest, dist = setup(args.params, section, inputs)
     student = build_student(student_params)
-    init = {"init_from": args.init} if args.phase == 2 else {}
     train = distill_phase1 if args.phase == 1 else distill_phase2
+    phrases = open_phrase_cache(args.phrase_cache) if args.phrase_cache else None
     with curves(args.live, dist) as on_log:
         metrics = train(
-            student,
-            open_cache(args.cache),
-            params,
-            out_dir=args.out,
-            params_hash=digest,
-            dist=dist,
-            on_log=on_log,
-            phrase_cache=open_phrase_cache(args.phrase_cache) if args.phrase_cache else None,
-            **init,
+            student, open_cache(args.cache), params, train_run(args, digest, dist, on_log), phrase_cache=phrases
         )
     o = params.optim
     metrics["speedup_vs_online_teacher"] = speedup(

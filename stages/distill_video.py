@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from _common import parser, run
-from _train import add_common_args, build_student, curves, finish, setup
+from _train import add_common_args, build_student, curves, finish, setup, train_run
 
 from sam3_edge.cache import open_cache
 from sam3_edge.train.video import distill_video
@@ -18,16 +18,7 @@ def main() -> None:
     student_params, params, digest, dist = setup(args.params, "distill_video", [args.cache, args.init])
     student = build_student(student_params)
     with curves(args.live, dist) as on_log:
-        metrics = distill_video(
-            student,
-            open_cache(args.cache),
-            params,
-            out_dir=args.out,
-            params_hash=digest,
-            init_from=args.init,
-            dist=dist,
-            on_log=on_log,
-        )
+        metrics = distill_video(student, open_cache(args.cache), params, train_run(args, digest, dist, on_log))
     finish(args.metrics, metrics, dist)
 
 

@@ -5,7 +5,7 @@ trains and converts, writing the QAT-trained float checkpoint. They differ only 
 from __future__ import annotations
 
 from _common import parser, run
-from _train import add_common_args, build_student, curves, finish, prompt_check, setup
+from _train import add_common_args, build_student, curves, finish, prompt_check, setup, train_run
 
 from sam3_edge.train.finetune import finetune_saco, qat
 
@@ -23,16 +23,7 @@ def main() -> None:
     student_params, params, digest, dist = setup(args.params, args.section, [args.index, args.init])
     student = build_student(student_params)
     with curves(args.live, dist) as on_log:
-        metrics = TRAIN[args.section](
-            student,
-            args.index,
-            params,
-            out_dir=args.out,
-            params_hash=digest,
-            init_from=args.init,
-            dist=dist,
-            on_log=on_log,
-        )
+        metrics = TRAIN[args.section](student, args.index, params, train_run(args, digest, dist, on_log))
     if args.val_index:
         metrics["prompt_check"] = prompt_check(student, args.val_index, dist)
     finish(args.metrics, metrics, dist)

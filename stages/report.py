@@ -19,6 +19,7 @@ def main() -> None:
     p.add_argument("--out-dir", required=True, help="out: reports/ (report.md, report.html)")
     p.add_argument("--plots-dir", required=True, help="out: reports/plots/*.json for `dvc plots`")
     p.add_argument("--gallery", help="the visual QA page, linked from the report")
+    p.add_argument("--live-dir", help="dep: dvclive/ (the training stages' curves, drawn in report.html)")
     p.add_argument("--readme", help="README.md whose results block is refreshed (report.readme_results)")
     args = p.parse_args()
     params = load(args.params, "report")
@@ -33,6 +34,7 @@ def main() -> None:
         gallery=args.gallery,
         readme=args.readme if params.readme_results else None,
         root=os.getcwd(),
+        live_dir=args.live_dir,
     )
     LOG.info("report: wrote %s", ", ".join(str(w) for w in written))
 

@@ -58,6 +58,7 @@ def metrics_dir(tmp_path_factory):
             "status": "ok",
             "reason": "",
             "file_bytes": 3 * 1024 * 1024,
+            "files": {"text.pte": {"bytes": 1024 * 1024}, "image.pte": {"bytes": 2 * 1024 * 1024}},
             "size": {"ratio_to_fp32": 0.3},
             "delegated_fraction": 0.97,
         },
@@ -144,6 +145,7 @@ def test_deployment_states_why_a_benchmark_figure_is_absent(metrics_dir, tmp_pat
                 "status": "ok",
                 "reason": "",
                 "file_bytes": 1024 * 1024,
+                "files": {"text.pte": {}, "image.pte": {}},
                 "delegated_fraction": 1.0,
             },
         )
@@ -221,3 +223,15 @@ def test_stage_times_table_reads_the_stages_own_records(tmp_path):
     table = stage_times_table(tmp_path)
     assert [r[0].value for r in table.rows] == ["export@xnnpack-int8", "data", "total"]  # slowest first
     assert [r[1].value for r in table.rows] == [60.0, 20.0, 80.0] and table.rows[0][2].value == 0.75
+
+
+def test_deployment_marks_an_export_from_before_the_split_stale(metrics_dir, tmp_path):
+    import shutil
+
+    root = tmp_path / "m"
+    shutil.copytree(metrics_dir, root)
+    one_file = {"backend": "xnnpack", "model": "real", "variant": "int8", "status": "ok", "file_bytes": 1024 * 1024}
+    write_json(root / "export" / "real" / "xnnpack_int8.json", one_file)  # no per-file sizes: one model.pte
+    rows = {(r[1].value, r[2].value): r for r in deployment_table(root).rows}
+    assert rows[("real", "int8")][3].text().startswith("ok (stale: one model.pte")
+    assert rows[("student", "int8")][3].value == "ok"

@@ -6,13 +6,25 @@ from pathlib import Path
 from typing import Any
 
 
-def train_tiny(entry, data: Any, params: Any, out_dir: Path, *, seed: int = 0, **kw) -> dict[str, Any]:
-    """``entry(tiny student of init seed ``seed``, data, params)`` writing to ``out_dir``; the params hash is the
-    folder's name unless ``params_hash`` is given."""
+def train_tiny(
+    entry,
+    data: Any,
+    params: Any,
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    params_hash: str | None = None,
+    init_from: Path | None = None,
+    stop_after: int | None = None,
+    **kw,
+) -> dict[str, Any]:
+    """``entry(tiny student of init seed ``seed``, data, params, TrainRun)`` writing to ``out_dir``; the params hash
+    is the folder's name unless ``params_hash`` is given; ``kw`` go to the entry point (``phrase_cache``)."""
     from sam3_edge.models import build_student
+    from sam3_edge.train.loop import TrainRun
 
-    kw.setdefault("params_hash", out_dir.name)
-    return entry(build_student("tiny", seed=seed), data, params, out_dir=out_dir, **kw)
+    run = TrainRun(out_dir, params_hash or out_dir.name, init_from=init_from, stop_after=stop_after)
+    return entry(build_student("tiny", seed=seed), data, params, run, **kw)
 
 
 def save_student(path: Path, model: Any = None, *, step: int = 0) -> Path:

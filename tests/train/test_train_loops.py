@@ -11,7 +11,7 @@ from sam3_edge.cache import open_cache
 from sam3_edge.models import build_student, load_student
 from sam3_edge.train.config import FinetuneParams, OptimParams, Phase1Params, Phase2Params, QatParams, VideoParams
 from sam3_edge.train.finetune import finetune_saco, qat
-from sam3_edge.train.loop import FINAL, LAST
+from sam3_edge.train.loop import FINAL, LAST, TrainRun
 from sam3_edge.train.phases import distill_phase1, distill_phase2
 from sam3_edge.train.video import distill_video
 from tests.support.train import train_tiny
@@ -86,7 +86,7 @@ def test_video_trains_only_the_memory(train_data, tmp_path, no_teacher):
     student = build_student("tiny", seed=0)
     before = {k: v.clone() for k, v in student.state_dict().items()}
     m = distill_video(
-        student, open_cache(video_dir), VideoParams(optim=OPT, clip_frames=2), out_dir=tmp_path / "v", params_hash="v"
+        student, open_cache(video_dir), VideoParams(optim=OPT, clip_frames=2), TrainRun(tmp_path / "v", "v")
     )
     assert m["steps"] == 3 and m["clips"] >= 1
     changed = {k for k, v in student.state_dict().items() if not torch.equal(v, before[k])}

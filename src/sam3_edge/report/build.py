@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sam3_edge.report.config import ReportParams
+from sam3_edge.report.figures import report_figures
 from sam3_edge.report.plots import plot_data
 from sam3_edge.report.render import ReportPage, results_snippet, update_readme_results, write_text
 from sam3_edge.report.tables import report_tables
@@ -26,9 +27,11 @@ def write_report(
     gallery: str | Path | None = None,
     readme: str | Path | None = None,
     root: str | Path = ".",
+    live_dir: str | Path | None = None,
 ) -> list[Path]:
-    """Write ``out_dir/report.md``, ``out_dir/report.html``, ``out_dir/results.md`` (the README block),
-    ``plots_dir/{variants,presence}.json``; refresh ``readme``'s results block when given. Returns the paths."""
+    """Write ``out_dir/report.md``, ``out_dir/report.html`` (with its figures; the training curves from
+    ``live_dir``, the dvclive folder), ``out_dir/results.md`` (the README block), ``plots_dir/{variants,presence}
+    .json``; refresh ``readme``'s results block when given. Returns the paths."""
     out_dir, plots_dir = Path(out_dir), Path(plots_dir)
     sections = report_tables(metrics_dir, params, lock=lock, root=root)
     links: list[tuple[str, str]] = []
@@ -36,11 +39,11 @@ def write_report(
         rel = os.path.relpath(gallery, out_dir)
         state = "" if Path(gallery).exists() else " (missing: stage visual_qa not run)"
         links.append((f"Visual QA gallery{state}", rel))
-    links.append(
-        ("Plot data (render with: dvc plots show): size vs latency vs mIoU, presence precision/recall", "plots/")
-    )
+    links.append(("Plot data (dvc plots show): size vs latency vs mIoU, presence precision/recall", "plots/"))
     written = [out_dir / "report.md", out_dir / "report.html", out_dir / "results.md"]
-    page = ReportPage(sections, title=params.title, digits=params.digits, links=links)
+    plots = plot_data(metrics_dir, params)
+    figures = report_figures(plots, live_dir, params.training_stages)
+    page = ReportPage(sections, title=params.title, digits=params.digits, links=links, figures=figures)
     write_text(written[0], page.markdown())
     write_text(written[1], page.html())
     snippet = results_snippet(sections, digits=params.digits)
@@ -49,7 +52,7 @@ def write_report(
         " (`sam3-edge readme`); do not edit by hand._\n\n"
     )
     write_text(written[2], note + snippet)
-    for name, data in plot_data(metrics_dir, params).items():
+    for name, data in plots.items():
         path = plots_dir / f"{name}.json"
         write_json(path, data["rows"])
         for reason in data["skipped"]:

@@ -65,7 +65,8 @@ class ReportParams:
 
     ``quality_models`` maps a row label to an evaluated model name; ``quantized`` maps a quantize metrics file
     stem (metrics/quantize/<model>_<variant>.json) to the evaluated model name of its ``.pte`` (its mIoU and drop
-    vs ``baseline``). ``readme_results`` replaces the README block between the results markers.
+    vs ``baseline``). ``readme_results`` replaces the README block between the results markers; ``training_stages`` are the dvclive
+    folders whose loss curves the report draws.
     """
 
     title: str = "sam3-edge report"
@@ -76,6 +77,7 @@ class ReportParams:
     quantized: dict[str, str] = field(default_factory=dict)
     digits: int = 3
     readme_results: bool = True
+    training_stages: tuple[str, ...] = ("distill_phase1", "distill_phase2", "distill_video", "finetune_saco", "qat")
 
     def __post_init__(self) -> None:
         check(bool(self.quality_models), "quality_models", "must name at least one model")

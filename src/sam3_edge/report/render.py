@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import html
 import os
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sam3_edge.report.figures import Figure
 from sam3_edge.report.tables import Table
 from sam3_edge.report.values import Cell
 from sam3_edge.utils import atomic_path
@@ -45,12 +47,29 @@ h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid 
 table{border-collapse:collapse;margin:.5em 0;font-size:.92em}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}td.missing{color:#888;font-style:italic}
 td.go{background:#d9f2d9;font-weight:bold}td.nogo{background:#f8d4d4;font-weight:bold}p.note{color:#555;font-size:.9em}
-details{margin:.3em 0}
+details{margin:.3em 0}td{max-width:24em;overflow-wrap:anywhere}figure{margin:1em 0}figure img{max-width:100%;display:block}
+figcaption,p.missing{color:#555;font-size:.88em}
 """
 
 
+CELL_CHARS = 90  # longer cell text (a failure's message) is cut in the HTML table, whole in its tooltip
+
+
+def figure_html(fig: Figure) -> str:
+    """A figure as an inline PNG with its caption, or its title and why it is absent."""
+    caption = f"<figcaption>{html.escape(fig.caption)}</figcaption>"
+    if not fig.present:
+        return f'<figure><b>{html.escape(fig.title)}</b><p class="note missing">{html.escape(fig.caption)}</p></figure>'
+    data = base64.b64encode(fig.png).decode("ascii")
+    img = f'<img src="data:image/png;base64,{data}" alt="{html.escape(fig.title)}">'
+    return f"<figure><b>{html.escape(fig.title)}</b>{img}{caption}</figure>"
+
+
 def _html_cell(cell: Cell, digits: int) -> str:
-    text = html.escape(cell.text(digits))
+    full = cell.text(digits)
+    text = html.escape(full if len(full) <= CELL_CHARS else full[: CELL_CHARS - 1] + "…")
+    if len(full) > CELL_CHARS:
+        return f'<td class="{"missing" if not cell.present else "long"}" title="{html.escape(full)}">{text}</td>'
     if not cell.present:
         return f'<td class="missing">{text}</td>'
     if cell.value in ("GO", "NO-GO"):
@@ -87,6 +106,7 @@ class ReportPage:
     digits: int = 3
     links: Sequence[tuple[str, str]] = ()
     generated: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
+    figures: Sequence[Figure] = ()
 
     def markdown(self) -> str:
         parts = [
@@ -99,6 +119,9 @@ class ReportPage:
         parts += [f"- [{text}]({href})" for text, href in self.links]
         parts += [""] if self.links else []
         parts += [table_markdown(t, digits=self.digits) for t in self.sections.get("main", [])]
+        if self.figures:
+            parts += ["## Figures (drawn in report.html)", ""]
+            parts += [f"- {f.title}: {f.caption if f.present else f'_{f.caption}_'}" for f in self.figures] + [""]
         if self.sections.get("appendix"):
             parts += ["## Appendix: every metrics file", ""]
             parts += [table_markdown(t, digits=self.digits, level=3) for t in self.sections["appendix"]]
@@ -108,6 +131,7 @@ class ReportPage:
         digits, title = self.digits, self.title
         link_html = "".join(f'<li><a href="{html.escape(h)}">{html.escape(t)}</a></li>' for t, h in self.links)
         main = "".join(table_html(t, digits=digits) for t in self.sections.get("main", []))
+        main += ("<h2>Figures</h2>" + "".join(map(figure_html, self.figures))) if self.figures else ""
         appendix = "".join(
             f"<details><summary>{html.escape(t.title)}</summary>{table_html(t, digits=digits, level=3)}</details>"
             for t in self.sections.get("appendix", [])

@@ -189,7 +189,10 @@ def deployment_table(metrics_dir: Path) -> Table:
         v = str(f.raw("variant")[1]) if f.raw("variant")[0] else stem_variant
         model = f.cell("model")
         m = str(model.value) if model.present else ""
-        row = [Cell(b), model, Cell(v), _status_cell(f), _size_cell(f)]
+        status = _status_cell(f)
+        if status.value == "ok" and not f.raw("files")[0]:  # written before export split text.pte / image.pte
+            status = Cell("ok (stale: one model.pte from before the text / image split; re-run its export)")
+        row = [Cell(b), model, Cell(v), status, _size_cell(f)]
         if f.raw("status")[0] and f.raw("status")[1] != "ok":  # skipped/failed: no file to measure
             table.rows.append([*row[:4], *[Cell(None, "-")] * 5])
             continue

@@ -7,16 +7,10 @@ from dataclasses import dataclass, field
 
 from sam3_edge.config import check
 from sam3_edge.core.losses import LossWeights
+from sam3_edge.models.student import PARTS, VIDEO_PARTS
 
-IMAGE_PARTS = (
-    "image_encoder",
-    "text_encoder",
-    "prompt_encoder",
-    "prompt_fusion",
-    "detr_encoder",
-    "detr_decoder",
-    "mask_decoder",
-)
+# the student's image-model parts (the trainable default of the image stages): every part but the video memory
+IMAGE_PARTS = tuple(p for p in PARTS if p not in VIDEO_PARTS)
 
 
 @dataclass(frozen=True)
@@ -157,8 +151,8 @@ class FinetuneParams:
     loss: LossWeights = field(default_factory=LossWeights)
 
     def __post_init__(self) -> None:
-        bad = sorted(set(self.trainable) - set(IMAGE_PARTS) - {"memory_attention", "memory"})
-        check(not bad and len(self.trainable) > 0, "trainable", f"unknown parts {bad}; known: {IMAGE_PARTS}")
+        bad = sorted(set(self.trainable) - set(PARTS))
+        check(not bad and len(self.trainable) > 0, "trainable", f"unknown parts {bad}; known: {PARTS}")
         check(self.max_pairs >= 0, "max_pairs", "must be >= 0")
         check(self.prompts_per_image > 0, "prompts_per_image", "must be > 0")
         _check_mix(self.prompt_mix)

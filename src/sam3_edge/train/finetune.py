@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,7 @@ from sam3_edge.core.losses import LossWeights
 from sam3_edge.models.encoders import build_tokenizer
 from sam3_edge.models.student import Student
 from sam3_edge.train.config import IMAGE_PARTS, FinetuneParams, QatParams
-from sam3_edge.train.distributed import DistInfo
-from sam3_edge.train.loop import FINAL, run_loop
+from sam3_edge.train.loop import FINAL, LoopResult, TrainRun, run_loop
 from sam3_edge.train.phases import _init_student, gt_loss, student_forward
 
 LOG = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def _train_on_pairs(
     index_file,
     params: FinetuneParams | QatParams,
     trainable: tuple[str, ...],
-    **loop_kwargs,
+    run: TrainRun,
 ) -> tuple[Any, GroupBatches]:
     optim = params.optim
     data = GroupBatches(
@@ -112,53 +112,21 @@ def _train_on_pairs(
         loss_fn=_gt_loss_fn(params.loss, optim.mask_size, tokenizer),
         batch_fn=lambda step, rank, world: data(step, optim.batch_size, rank, world),
         optim=optim,
-        **loop_kwargs,
+        run=run,
     )
     return result, data
 
 
-def _metrics(result, data: GroupBatches) -> dict[str, Any]:
-    return {
-        "steps": result.steps,
-        "resumed_from_step": result.resumed_from,
-        "final_losses": result.final_losses,
-        "samples_per_s": result.samples_per_s,
-        "wall_s": result.wall_s,
-        "data_s_per_step": result.data_s_per_step,
-        "compute_s_per_step": result.compute_s_per_step,
-        "pairs": data.n,
-        "negative_pairs": data.negatives,
-        "images": len(data.groups),
-        "prompts_per_image": data.prompts_per_image,
-    }
-
-
-def finetune_saco(
-    student: Student,
-    index_file: str | Path,
-    params: FinetuneParams,
-    *,
-    out_dir: str | Path,
-    params_hash: str,
-    init_from: str | Path | None = None,
-    dist: DistInfo | None = None,
-    on_log=None,
-    stop_after: int | None = None,
-) -> dict[str, Any]:
-    """Fine-tune ``params.trainable`` parts on the SA-Co train images (grouped prompts) with the GT set criterion."""
-    _init_student(student, init_from)
-    result, data = _train_on_pairs(
-        "finetune_saco",
-        student,
-        index_file,
-        params,
-        params.trainable,
-        out_dir=out_dir,
-        params_hash=params_hash,
-        dist=dist,
-        on_log=on_log,
-        stop_after=stop_after,
+def _metrics(result: LoopResult, data: GroupBatches) -> dict[str, Any]:
+    return result.metrics(
+        pairs=data.n, negative_pairs=data.negatives, images=len(data.groups), prompts_per_image=data.prompts_per_image
     )
+
+
+def finetune_saco(student: Student, index_file: str | Path, params: FinetuneParams, run: TrainRun) -> dict[str, Any]:
+    """Fine-tune ``params.trainable`` parts on the SA-Co train images (grouped prompts) with the GT set criterion."""
+    _init_student(student, run.init_from)
+    result, data = _train_on_pairs("finetune_saco", student, index_file, params, params.trainable, run)
     return _metrics(result, data)
 
 
@@ -183,17 +151,7 @@ def qat_filter(group_size: int):
     return keep
 
 
-def qat(
-    student: Student,
-    index_file: str | Path,
-    params: QatParams,
-    *,
-    out_dir: str | Path,
-    params_hash: str,
-    init_from: str | Path,
-    dist: DistInfo | None = None,
-    on_log=None,
-) -> dict[str, Any]:
+def qat(student: Student, index_file: str | Path, params: QatParams, run: TrainRun) -> dict[str, Any]:
     """torchao ``QATConfig`` prepare -> train (fake-quant) -> convert; saves the QAT-trained float weights.
 
     The checkpoint holds plain float weights (same keys as the student) trained under fake quantization, so
@@ -205,7 +163,9 @@ def qat(
 
     from sam3_edge.core.checkpoint import save_checkpoint
 
-    _init_student(student, init_from)
+    if run.init_from is None:
+        raise ValueError("qat fine-tunes a trained student: its run needs init_from (the fine-tuned checkpoint)")
+    _init_student(student, run.init_from)
     if not params.enabled:
         return {"status": "skipped", "reason": "qat.enabled is false"}
     base = _qat_base_config(params)
@@ -213,15 +173,7 @@ def qat(
     wrapped = [n for n, m in student.named_modules() if keep(m, n)]
     quantize_(student, QATConfig(base, step="prepare"), filter_fn=keep)
     result, data = _train_on_pairs(
-        "qat",
-        student,
-        index_file,
-        params,
-        IMAGE_PARTS,
-        out_dir=Path(out_dir) / "train",
-        params_hash=params_hash,
-        dist=dist,
-        on_log=on_log,
+        "qat", student, index_file, params, IMAGE_PARTS, replace(run, out_dir=Path(run.out_dir) / "train")
     )
     float_student = Student(config=student.config)
     float_student.load_state_dict(student.state_dict(), strict=True)
@@ -243,14 +195,14 @@ def qat(
         convert_max_abs_diff=float((fake - quantized).abs().max()),
         fake_quant_mask_logit_abs_mean=float(fake.abs().mean()),
     )
-    if dist is None or dist.is_main:
+    if run.dist is None or run.dist.is_main:
         save_checkpoint(
-            Path(out_dir) / FINAL,
+            Path(run.out_dir) / FINAL,
             model=float_student,
             model_config=student.config.to_json(),
             step=result.steps,
             epoch=0,
-            params_hash=params_hash,
+            params_hash=run.params_hash,
             stage="qat",
             meta={"qat_scheme": params.scheme, "group_size": params.group_size, "quantized_modules": wrapped},
         )

@@ -48,6 +48,21 @@ class _Joint(nn.Module):
         return self.loss_fn(self.student, self.extra, batch)
 
 
+@dataclass(frozen=True)
+class TrainRun:
+    """What every training entry point shares: where its checkpoints go (``out_dir``), the resume key
+    (``params_hash``: a ``last`` checkpoint of another hash starts fresh), the checkpoint it starts from
+    (``init_from``), its ranks, the curve callback and ``stop_after`` (end after that many steps without a final
+    checkpoint: a simulated kill, for the resume tests)."""
+
+    out_dir: str | Path
+    params_hash: str
+    init_from: str | Path | None = None
+    dist: DistInfo | None = None
+    on_log: Callable[[int, dict[str, float]], None] | None = None
+    stop_after: int | None = None
+
+
 @dataclass
 class LoopResult:
     steps: int
@@ -59,6 +74,19 @@ class LoopResult:
     compute_s_per_step: float
     history: list[dict[str, float]] = field(default_factory=list)
     completed: bool = True
+
+    def metrics(self, **extra: Any) -> dict[str, Any]:
+        """The figures every training stage reports (its metrics json), then ``extra``."""
+        return {
+            "steps": self.steps,
+            "resumed_from_step": self.resumed_from,
+            "final_losses": self.final_losses,
+            "samples_per_s": self.samples_per_s,
+            "wall_s": self.wall_s,
+            "data_s_per_step": self.data_s_per_step,
+            "compute_s_per_step": self.compute_s_per_step,
+            **extra,
+        }
 
 
 def lr_at(step: int, optim: OptimParams) -> float:
@@ -96,20 +124,17 @@ def run_loop(
     loss_fn: Callable[[Student, nn.ModuleDict, Any], dict[str, torch.Tensor]],
     batch_fn: Callable[[int, int, int], Any],
     optim: OptimParams,
-    out_dir: str | Path,
-    params_hash: str,
+    run: TrainRun,
     extra: nn.ModuleDict | None = None,
-    dist: DistInfo | None = None,
-    on_log: Callable[[int, dict[str, float]], None] | None = None,
-    stop_after: int | None = None,
     meta: dict[str, Any] | None = None,
 ) -> LoopResult:
     """Train ``trainable`` parts of ``student`` for ``optim.steps`` steps, resuming from ``out_dir/last``.
 
-    ``stop_after`` ends the run after that many steps of this call without a final checkpoint (it simulates a
+    ``run.stop_after`` ends the run after that many steps of this call without a final checkpoint (it simulates a
     killed process, for the resume test). Only rank 0 writes files.
     """
-    dist = dist or DistInfo()
+    dist = run.dist or DistInfo()
+    out_dir, params_hash, on_log, stop_after = run.out_dir, run.params_hash, run.on_log, run.stop_after
     # the global numpy / python generators are recorded in every resume checkpoint: seed them, so two runs with the
     # same params write identical checkpoints (batches come from their own seeded generators, see train/data.py)
     random.seed(optim.seed)

@@ -28,8 +28,7 @@ from sam3_edge.train.distill_losses import (
     phrase_set_distill_loss,
     tokens_to_map,
 )
-from sam3_edge.train.distributed import DistInfo
-from sam3_edge.train.loop import LoopResult, run_loop
+from sam3_edge.train.loop import LoopResult, TrainRun, run_loop
 from sam3_edge.utils import masked_mean, resize_logits
 
 LOG = logging.getLogger(__name__)
@@ -196,19 +195,8 @@ def _init_student(student: Student, init_from: str | Path | None) -> None:
     LOG.info("initialised student from %s (stage %s, step %d)", init_from, ckpt.stage, ckpt.step)
 
 
-def _metrics(result: LoopResult, sampler: MixSampler, batches: CachedBatches, extra: dict | None = None) -> dict:
-    return {
-        "steps": result.steps,
-        "resumed_from_step": result.resumed_from,
-        "final_losses": result.final_losses,
-        "samples_per_s": result.samples_per_s,
-        "wall_s": result.wall_s,
-        "data_s_per_step": result.data_s_per_step,
-        "compute_s_per_step": result.compute_s_per_step,
-        "prompt_mix_skipped": sampler.skipped,
-        "cache_samples": len(sampler.keys),
-        **(extra or {}),
-    }
+def _metrics(result: LoopResult, sampler: MixSampler, **extra: Any) -> dict:
+    return result.metrics(prompt_mix_skipped=sampler.skipped, cache_samples=len(sampler.keys), **extra)
 
 
 def _add_phrase_set(model, extra, batch: dict, ps_params, tokenizer, terms: dict, total):
@@ -229,20 +217,12 @@ def _prepare(student: Student, cache: Any, mix: dict[str, float], mask_size: int
 
 
 def distill_phase1(
-    student: Student,
-    cache: Any,
-    params: Phase1Params,
-    *,
-    out_dir: str | Path,
-    params_hash: str,
-    dist: DistInfo | None = None,
-    on_log=None,
-    stop_after: int | None = None,
-    phrase_cache: Any | None = None,
+    student: Student, cache: Any, params: Phase1Params, run: TrainRun, *, phrase_cache: Any | None = None
 ) -> dict[str, Any]:
     """Align student features with the teacher's cached FPN levels, DETR-encoder tokens and phrase embeddings
     (+ the grouped phrase-set distillation when ``params.phrase_set.weight`` > 0)."""
     o = params.optim
+    _init_student(student, run.init_from)
     batches, sampler = _prepare(student, cache, params.prompt_mix, o.mask_size, o.seed)
     phrases = phrase_batches(student, phrase_cache, params.phrase_set, o.seed)
     adapters, levels = build_adapters(student, cache)
@@ -271,32 +251,19 @@ def distill_phase1(
         loss_fn=loss_fn,
         batch_fn=_batch_fn(batches, sampler, o.batch_size, phrases, params.phrase_set.images_per_step),
         optim=o,
-        out_dir=out_dir,
-        params_hash=params_hash,
+        run=run,
         extra=adapters,
-        dist=dist,
-        on_log=on_log,
-        stop_after=stop_after,
     )
-    return _metrics(result, sampler, batches, {"feature_levels": levels})
+    return _metrics(result, sampler, feature_levels=levels)
 
 
 def distill_phase2(
-    student: Student,
-    cache: Any,
-    params: Phase2Params,
-    *,
-    out_dir: str | Path,
-    params_hash: str,
-    init_from: str | Path | None = None,
-    dist: DistInfo | None = None,
-    on_log=None,
-    stop_after: int | None = None,
-    phrase_cache: Any | None = None,
+    student: Student, cache: Any, params: Phase2Params, run: TrainRun, *, phrase_cache: Any | None = None
 ) -> dict[str, Any]:
     """Refine outputs: teacher logit distillation + GT set loss (+ a small feature-alignment regulariser, + the
     grouped phrase-set distillation when ``params.phrase_set.weight`` > 0)."""
     o = params.optim
+    init_from = run.init_from
     _init_student(student, init_from)
     batches, sampler = _prepare(student, cache, params.prompt_mix, o.mask_size, o.seed)
     phrases = phrase_batches(student, phrase_cache, params.phrase_set, o.seed)
@@ -350,11 +317,7 @@ def distill_phase2(
         loss_fn=loss_fn,
         batch_fn=_batch_fn(batches, sampler, o.batch_size, phrases, params.phrase_set.images_per_step),
         optim=o,
-        out_dir=out_dir,
-        params_hash=params_hash,
+        run=run,
         extra=adapters,
-        dist=dist,
-        on_log=on_log,
-        stop_after=stop_after,
     )
-    return _metrics(result, sampler, batches)
+    return _metrics(result, sampler)

@@ -10,7 +10,6 @@ memory-conditioned encoder tokens with the teacher's frame features. Frames deco
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,8 +21,7 @@ from sam3_edge.models.prompts import follow_prompt, prepare_prompts
 from sam3_edge.models.student import VIDEO_PARTS, Student
 from sam3_edge.train.config import VideoParams
 from sam3_edge.train.distill_losses import feature_alignment_loss, tokens_to_map
-from sam3_edge.train.distributed import DistInfo
-from sam3_edge.train.loop import run_loop
+from sam3_edge.train.loop import TrainRun, run_loop
 from sam3_edge.train.phases import _init_student, gt_loss
 from sam3_edge.types import Prompt
 
@@ -115,20 +113,11 @@ class ClipBatches:
         }
 
 
-def distill_video(
-    student: Student,
-    cache: Any,
-    params: VideoParams,
-    *,
-    out_dir: str | Path,
-    params_hash: str,
-    init_from: str | Path | None = None,
-    dist: DistInfo | None = None,
-    on_log=None,
-    stop_after: int | None = None,
-) -> dict[str, Any]:
+def distill_video(student: Student, cache: Any, params: VideoParams, run: TrainRun) -> dict[str, Any]:
+    """Train the video memory alone (``VIDEO_PARTS``) on cached per-frame teacher features + SA-V GT, from
+    ``run.init_from`` (the phase-2 student)."""
     o = params.optim
-    _init_student(student, init_from)
+    _init_student(student, run.init_from)
     data = ClipBatches(
         cache,
         image_size=student.config.image_size,
@@ -176,25 +165,11 @@ def distill_video(
         loss_fn=loss_fn,
         batch_fn=lambda step, rank, world: data(step, o.batch_size, rank, world),
         optim=o,
-        out_dir=out_dir,
-        params_hash=params_hash,
+        run=run,
         extra=extra,
-        dist=dist,
-        on_log=on_log,
-        stop_after=stop_after,
     )
-    return {
-        "steps": result.steps,
-        "resumed_from_step": result.resumed_from,
-        "final_losses": result.final_losses,
-        "samples_per_s": result.samples_per_s,
-        "wall_s": result.wall_s,
-        "data_s_per_step": result.data_s_per_step,
-        "compute_s_per_step": result.compute_s_per_step,
-        "clips": len(data.clips),
-        "skipped_clips": data.skipped,
-        "memory_gate": float(student.memory_attention.gate.detach().tanh()),
-    }
+    gate = float(student.memory_attention.gate.detach().tanh())
+    return result.metrics(clips=len(data.clips), skipped_clips=data.skipped, memory_gate=gate)
 
 
 def _mask_box(masks: torch.Tensor) -> torch.Tensor:
