@@ -39,6 +39,7 @@ REVIEWED = {
     ("src/sam3_edge/deploy/bench_worker.py", "measure"): "outputs in the parent's TemporaryDirectory",
     ("src/sam3_edge/deploy/bench_worker.py", "main"): "result file in the parent's TemporaryDirectory",
     ("src/sam3_edge/report/overlay.py", "encode_image"): "encodes into an in-memory BytesIO buffer",
+    ("src/sam3_edge/report/figures.py", "_render"): "savefig into an in-memory BytesIO buffer",
     ("src/sam3_edge/deploy/inputs.py", "save_inputs"): "a writer helper: every caller must use atomic_path (checked)",
     ("src/sam3_edge/teacher/train.py", "save_bootstrap"): "save_pretrained into a scratch dir, os.replace'd per file",
 }
