@@ -36,8 +36,7 @@ repro: install
 # installs the new teacher and re-runs everything downstream of it.
 teacher-fit: install
 	$(DVC) repro data
-	DVC_ROOT=$(CURDIR) DVC_STAGE=teacher_fit bash -c "$$($(PY) -c "from dvc.repo import Repo; print(next(s.cmd for s in Repo('.').index.stages if s.addressing == 'teacher_fit'))")"
-	$(DVC) commit --force teacher_fit
+	$(PY) scripts/run_frozen.py teacher_fit
 
 # The student chain for init seeds 1 and 2 beside the pipeline's seed 0 (after `make repro`; ~15 min a seed on
 # 2 cores): metrics/student_seeds.json with each seed's student/teacher ratios, their mean and spread; then the
@@ -59,21 +58,12 @@ lint: install
 clean-venv:
 	rm -rf $(VENV)
 
-# The real-size student (es_rv_l_mc_s1 @ 504 px, random weights) through quantize -> XNNPACK export: mobile
-# size/latency targets. Not part of the embedded `dvc repro` (tens of minutes on 2 CPU cores); writes
-# metrics/quantize/real_*.json and metrics/export/real/*.json, picked up by `dvc repro benchmark report`.
-# The variant lists are params.yaml's quantize.real_variants / export.real_variants (XNNPACK only: it runs here).
-param_list = $(shell $(PY) -c "import yaml; print(' '.join(yaml.safe_load(open('$(PARAMS)'))['$(1)']['real_variants']))")
+# The real-size student (quantize.real_size_variant @ its resolution, random weights) through quantize -> XNNPACK
+# export, for the mobile size / latency / memory figures: the frozen dvc.yaml stages real_quantize@<v>,
+# real_export_fp32 and real_export@<v> (variants: quantize.real_variants, export.real_variants). `dvc repro` never
+# runs them (half an hour on 2 CPU cores); this runs them, records them in dvc.lock, then brings the benchmark,
+# gates and report up to date (`dvc repro`) and the README's results block.
 bench-real: install
-	@for v in $(call param_list,quantize); do \
-	  $(PY) stages/quantize.py --params $(PARAMS) --model real --variant $$v --real-size \
-	    --val-index data/index/concepts_val.json --out exports/quantized/real/$$v \
-	    --metrics metrics/quantize/real_$$v.json || exit 1; \
-	done
-	$(PY) stages/export.py --params $(PARAMS) --backend xnnpack --quantized exports/quantized/real/fp32 \
-	  --out exports/pte/real/xnnpack_fp32 --metrics metrics/export/real/xnnpack_fp32.json
-	@for v in $(call param_list,export); do \
-	  $(PY) stages/export.py --params $(PARAMS) --backend xnnpack --quantized exports/quantized/real/$$v \
-	    --reference exports/pte/real/xnnpack_fp32 --out exports/pte/real/xnnpack_$$v \
-	    --metrics metrics/export/real/xnnpack_$$v.json || exit 1; \
-	done
+	$(PY) scripts/run_frozen.py real_quantize real_export_fp32 real_export
+	$(DVC) repro
+	$(VENV)/bin/sam3-edge readme --results reports/results.md --readme README.md

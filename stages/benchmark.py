@@ -14,6 +14,7 @@ def main() -> None:
     p.add_argument("--quantized", required=True, help="dep: exports/quantized (fp32 folders hold the inputs)")
     p.add_argument("--pte", required=True, help="dep: exports/pte (one folder per model, backend and variant)")
     p.add_argument("--video-index", required=True, help="dep: data/index/videos_val.json (video FPS clip)")
+    p.add_argument("--teacher-latency", help="dep: metrics/benchmark_teacher.json (frozen real_teacher_latency)")
     p.add_argument("--metrics", required=True, help="out: metrics/benchmark.json")
     args = p.parse_args()
     params = load(args.params, "benchmark")
@@ -27,6 +28,7 @@ def main() -> None:
         },
         params=params,
         video_index=args.video_index,
+        teacher_latency=args.teacher_latency,
     )
     write_json(args.metrics, metrics)
     LOG.info("benchmark: %s", metrics.get("summary"))

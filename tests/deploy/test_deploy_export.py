@@ -170,3 +170,45 @@ def test_inputs_round_trip(tmp_path, standin):
     assert set(loaded) == set(calibration)
     for a, b in zip(loaded["video_step"][1], calibration["video_step"][1], strict=True):
         assert torch.equal(a, b)
+
+
+@pytest.mark.slow
+def test_text_program_int4_recipe_lowers_and_runs(tmp_path, standin):
+    """quantize.text_recipe 8da4w: the int8 variant's text program gets int4 grouped weights and an int4 embedding
+    table; it lowers on XNNPACK, runs, stays close to the float text program and is smaller than the int8 one."""
+    from sam3_edge.deploy.quantize import build_variant
+
+    programs, calibration = standin
+    variants = {
+        "fp32": build_variant("fp32", programs, calibration),
+        "int8": build_variant("int8", programs, calibration),
+        "int8_text4": build_variant(
+            "int8", programs, calibration, text_recipe="8da4w", text_group_size=32, text_embedding_bits=4
+        ),
+    }
+    recipe = variants["int8_text4"][1]
+    assert recipe["programs"] == {
+        "text": "8da4w_torchao (group 32, embedding int4)",
+        "image": "int8_pt2e_xnnpack",
+        "video_step": "int8_pt2e_xnnpack",
+    }
+    assert recipe["text"]["embeddings_quantized"] == 1 and recipe["text"]["linears_quantized"] == 1
+    sizes = {}
+    for name, (eps, rep) in variants.items():
+        folder = tmp_path / "q" / name
+        folder.mkdir(parents=True)
+        save_inputs(folder / INPUTS_NAME, calibration)
+        save_programs(
+            folder,
+            eps,
+            {"status": "ok", "model": "standin", "variant": name.split("_")[0], "model_config": {}, "recipe": rep},
+        )
+        params = ExportParams(max_size_ratio={"int8": 0.9}, parity_samples=2)
+        ref = None if name == "fp32" else tmp_path / "x" / "fp32"
+        meta = run_export(folder, tmp_path / "x" / name, backend="xnnpack", params=params, reference_dir=ref)
+        sizes[name] = meta["files"]["text.pte"]["bytes"]
+    assert sizes["int8_text4"] < sizes["int8"] < sizes["fp32"]
+    pte = PteBundle(tmp_path / "x" / "int8_text4")
+    for (tokens,), args in zip(calibration["text"], calibration["image"], strict=True):
+        emb, _ = pte.run("text", (tokens,))
+        assert torch.nn.functional.cosine_similarity(emb.flatten(), args[1].flatten(), dim=0) > 0.98

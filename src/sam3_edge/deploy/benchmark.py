@@ -191,8 +191,12 @@ def run_benchmark(
     sources: dict[str, dict[str, Any]],
     params: BenchmarkParams,
     video_index: str | Path | None = None,
+    teacher_latency: str | Path | None = None,
 ) -> dict[str, Any]:
     """Benchmark every model under ``pte_root/<model>/`` whose fp32 inputs exist under ``quantized_root``.
+
+    ``teacher_latency``: the ``real_teacher_latency`` stage's json (SAM 3's real architecture, eager at 1008 px);
+    the real-size summary divides it by the ``.pte`` image latency when both ran with the same thread count.
 
     ``sources``: model name -> ``{"checkpoint": path}`` or ``{"random_variant": name, "seed": int}`` (the eager
     reference). The real-size model (``random_variant``) also gets the mobile-target checks, and its figures are
@@ -214,6 +218,8 @@ def run_benchmark(
         )
         out[model]["status"] = "ok"
     summary: dict[str, Any] = {}
+    teacher, teacher_reason = _teacher_latency(teacher_latency, params.threads)
+    out["teacher_real_size"] = teacher if teacher else {"status": "skipped", "reason": teacher_reason}
     real_model = next((m for m, s in sources.items() if "random_variant" in s), None)
     real = out.get(real_model, {}) if real_model else {}
     for key, entry in real.items():
@@ -226,6 +232,9 @@ def run_benchmark(
             "text_pte_mb": entry["text_pte_mb"],
             "image_latency_ms": entry["image"]["p50_ms"],
             "eager_latency_ms": real["eager"]["image"]["p50_ms"],
+            "speedup_vs_eager": real["eager"]["image"]["p50_ms"] / entry["image"]["p50_ms"],
+            "teacher_latency_ms": teacher["p50_ms"] if teacher else None,
+            "speedup_vs_teacher": teacher["p50_ms"] / entry["image"]["p50_ms"] if teacher else None,
             "video_fps": entry.get("video", {}).get("fps"),
             "peak_memory_mb": entry["model_rss_mb"],  # the image program's runtime increment (bench_worker)
             "text_peak_memory_mb": entry["text_model_rss_mb"],
@@ -234,3 +243,13 @@ def run_benchmark(
         }
     out["summary"] = summary
     return out
+
+
+def _teacher_latency(path: str | Path | None, threads: int) -> tuple[dict[str, Any] | None, str]:
+    """The real-size teacher's latency json when it exists and ran with ``threads`` threads, else a reason."""
+    if path is None or not Path(path).is_file():
+        return None, f"{path}: not measured (frozen stage real_teacher_latency: run `make bench-real`)"
+    data = read_json(path)
+    if data.get("threads") != threads:
+        return None, f"{path}: measured with {data.get('threads')} threads, the .pte with {threads}: not comparable"
+    return data, ""

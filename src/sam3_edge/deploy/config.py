@@ -39,6 +39,11 @@ class QuantizeParams:
     linear_group_size: int = 32  # 8da4w weight group size (0 = one scale per output channel)
     embedding_bits: Literal[0, 4, 8] = 8  # weight-only token-embedding quantization in integer variants (0 = float)
     qat_recipe: Literal["int8", "8da4w"] = "8da4w"
+    # the text program of every integer variant: "8da4w" = int4 grouped weights + text_embedding_bits embeddings
+    # (it runs once per phrase: its size counts, its latency does not); "variant" = the variant's own recipe
+    text_recipe: Literal["variant", "8da4w"] = "variant"
+    text_group_size: int = 32
+    text_embedding_bits: Literal[0, 4, 8] = 8
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -48,6 +53,7 @@ class QuantizeParams:
         check("fp32" in self.real_variants or not self.real_variants, "real_variants", "must include fp32")
         check(self.calibration_samples >= 1, "calibration_samples", "must be >= 1")
         check(self.linear_group_size >= 0, "linear_group_size", "must be >= 0 (0 = per channel)")
+        check(self.text_group_size >= 0, "text_group_size", "must be >= 0 (0 = per channel)")
         check(
             all(s.strip(".") == s and s for s in self.sensitive_layers), "sensitive_layers", "empty or dotted-edge name"
         )
@@ -71,6 +77,8 @@ class ExportParams:
     qnn_soc: str = "SM8650"
     parity_samples: int = 2  # inputs on which the executed .pte is compared with its eager program
     min_parity_mask_iou: float = 0.5  # .pte vs eager program of the same variant (lowering correctness)
+    min_parity_cosine: float = 0.98  # cosine of the .pte's and the eager program's mask logits
+    parity_min_foreground: float = 0.001  # an IoU counts where the eager mask covers at least this pixel fraction
 
     def __post_init__(self) -> None:
         check(len(self.backends) > 0, "backends", "must list at least one backend")
@@ -81,6 +89,8 @@ class ExportParams:
             check(0.0 < v <= 1.0, f"max_size_ratio.{k}", "must be in (0, 1]: a variant never grows past fp32")
         check(self.parity_samples >= 1, "parity_samples", "must be >= 1")
         check(0.0 <= self.min_parity_mask_iou <= 1.0, "min_parity_mask_iou", "must be in [0, 1]")
+        check(-1.0 <= self.min_parity_cosine <= 1.0, "min_parity_cosine", "must be in [-1, 1]")
+        check(0.0 <= self.parity_min_foreground < 1.0, "parity_min_foreground", "must be in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,8 @@ class BenchmarkParams:
     max_pte_mb: float = 50.0  # mobile targets, reported as pass/fail for the real-size student
     max_peak_rss_mb: float = 500.0
     timeout_s: int = 1800  # per measurement subprocess
+    teacher_runs: int = 2  # real_teacher_latency: timed forwards of SAM 3's real architecture (1008 px, eager)
+    teacher_warmup: int = 1
 
     def __post_init__(self) -> None:
         check(self.warmup >= 0, "warmup", "must be >= 0")
@@ -103,3 +115,5 @@ class BenchmarkParams:
         check(self.video_frames >= 1, "video_frames", "must be >= 1")
         check(self.parity_samples >= 1, "parity_samples", "must be >= 1")
         check(self.timeout_s > 0, "timeout_s", "must be > 0")
+        check(self.teacher_runs >= 1, "teacher_runs", "must be >= 1")
+        check(self.teacher_warmup >= 0, "teacher_warmup", "must be >= 0")

@@ -22,6 +22,7 @@ from sam3_edge.deploy.inputs import load_inputs, program_inputs, save_inputs, va
 from sam3_edge.deploy.lowering import BackendUnavailable, lower_programs, merge_delegation
 from sam3_edge.deploy.quantize import PROGRAMS_META, build_variant, load_programs, save_programs
 from sam3_edge.deploy.quantize import weight_quantization_report as weight_report
+from sam3_edge.deploy.rewrite import unfuse_attention
 from sam3_edge.deploy.runtime import IMAGE_OUTPUTS, META_NAME, PTE_FILES, PteBundle, backend_runnable
 from sam3_edge.utils import atomic_path, ensure_free_space, read_json, remove_stale_temps, sha256_file, write_json
 
@@ -91,6 +92,7 @@ def run_quantize(
         group_size = int(source.get("meta", {}).get("group_size", group_size))
         if recipe not in ("int8", "8da4w"):
             raise ValueError(f"{qat_checkpoint}: QAT scheme {recipe!r} has no deploy recipe (int8, 8da4w)")
+    unfused = unfuse_attention(student)  # nn.MultiheadAttention -> nn.Linear projections (deploy/rewrite.py)
     samples = val_samples(val_index, params.calibration_samples, image_size=student.config.image_size, seed=params.seed)
     inputs = program_inputs(student, samples)
     programs = student.export_programs()
@@ -103,7 +105,11 @@ def run_quantize(
         sensitive=params.sensitive_layers,
         embedding_bits=params.embedding_bits,
         recipe=recipe,
+        text_recipe=params.text_recipe,
+        text_group_size=params.text_group_size,
+        text_embedding_bits=params.text_embedding_bits,
     )
+    recipe["attention_unfused"] = unfused
     weights = {name: weight_report(ep) for name, ep in eps.items()}
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / INPUTS_NAME) as tmp:
@@ -132,14 +138,27 @@ def mask_iou(a: torch.Tensor, b: torch.Tensor) -> float:
     return 1.0 if union == 0 else (fa & fb).sum().item() / union
 
 
-def parity(pte: PteBundle, programs: dict, inputs: dict, samples: int) -> dict[str, Any]:
-    """.pte vs the eager programs of the same variant on the saved real inputs: max abs error, mask IoU."""
+def logit_cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Cosine similarity of two logit tensors, flattened (1.0 when both are all zero)."""
+    a, b = a.float().flatten(), b.float().flatten()
+    denom = (a.norm() * b.norm()).item()
+    return 1.0 if denom == 0 else float((a @ b).item() / denom)
+
+
+def parity(pte: PteBundle, programs: dict, inputs: dict, samples: int, min_foreground: float = 0.0) -> dict[str, Any]:
+    """.pte vs the eager programs of the same variant on the saved real inputs.
+
+    Per method: max abs error over every output; for the mask methods also the cosine of the mask logits and the
+    mask IoU. The IoU counts only samples whose eager foreground covers at least ``min_foreground`` of the mask
+    pixels: a random-weight model's masks have a few hundred foreground pixels out of 1.6M, and the IoU of those
+    is noise whatever the lowering did (the real-size int8 export measured IoU 0.35 at cosine 0.9986).
+    """
     out: dict[str, Any] = {}
     for method in ("text", "image", "video_step"):
         if method not in programs or method not in inputs:
             continue
         eager = programs[method].module()
-        errs, ious = [], []
+        errs, ious, cosines, small = [], [], [], 0
         for args in inputs[method][:samples]:
             with torch.no_grad():
                 ref = eager(*args)
@@ -147,12 +166,36 @@ def parity(pte: PteBundle, programs: dict, inputs: dict, samples: int) -> dict[s
             ref = ref if isinstance(ref, (tuple, list)) else (ref,)
             errs.append(max((r.float() - g.float()).abs().max().item() for r, g in zip(ref, got, strict=True)))
             if method != "text":
-                ious.append(mask_iou(ref[0], got[0]))
+                cosines.append(logit_cosine(ref[0], got[0]))
+                if (ref[0] > 0).float().mean().item() >= min_foreground:
+                    ious.append(mask_iou(ref[0], got[0]))
+                else:
+                    small += 1
         out[method] = {"max_abs_err": max(errs)}
+        if cosines:
+            out[method]["mask_logit_cosine_min"] = min(cosines)
+            out[method]["iou_samples"] = len(ious)
+            out[method]["iou_skipped_small_foreground"] = small
         if ious:
             out[method]["mask_iou_min"] = min(ious)
             out[method]["mask_iou_mean"] = sum(ious) / len(ious)
     return out
+
+
+def parity_failures(result: dict[str, Any], params: ExportParams) -> list[str]:
+    """What in a ``parity`` result breaks the export's bounds (empty = the lowering kept the numerics)."""
+    bad = []
+    for method, r in result.items():
+        if r.get("mask_logit_cosine_min", 1.0) < params.min_parity_cosine:
+            bad.append(
+                f"{method} mask-logit cosine {r['mask_logit_cosine_min']:.4f} < export.min_parity_cosine "
+                f"{params.min_parity_cosine}"
+            )
+        if r.get("mask_iou_min", 1.0) < params.min_parity_mask_iou:
+            bad.append(
+                f"{method} mask IoU {r['mask_iou_min']:.3f} < export.min_parity_mask_iou {params.min_parity_mask_iou}"
+            )
+    return bad
 
 
 def run_export(
@@ -228,13 +271,15 @@ def run_export(
     runnable, why = backend_runnable(backend)
     if runnable:
         pte = PteBundle(out_dir, meta)
-        meta["parity"] = parity(pte, programs, load_inputs(quantized_dir / INPUTS_NAME), params.parity_samples)
+        meta["parity"] = parity(
+            pte, programs, load_inputs(quantized_dir / INPUTS_NAME), params.parity_samples, params.parity_min_foreground
+        )
         meta["executed"] = True
-        worst = min((v.get("mask_iou_min", 1.0) for v in meta["parity"].values()), default=1.0)
-        if worst < params.min_parity_mask_iou:
+        bad = parity_failures(meta["parity"], params)
+        if bad:
             raise RuntimeError(
-                f"{backend}/{variant}: .pte masks disagree with the eager program (IoU {worst:.3f} < "
-                f"export.min_parity_mask_iou {params.min_parity_mask_iou}): lowering changed the numerics"
+                f"{backend}/{variant}: the .pte disagrees with the eager program ({'; '.join(bad)}): lowering "
+                "changed the numerics"
             )
     else:
         meta["not_executed_reason"] = why

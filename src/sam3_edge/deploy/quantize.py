@@ -131,8 +131,12 @@ def quantize_int8(
     per_channel: bool = True,
     sensitive: Sequence[str] = (),
     embedding_bits: int = 8,
+    hits: set[str] | None = None,
 ) -> tuple[dict[str, ExportedProgram], dict[str, Any]]:
-    """PT2E static int8 (XNNPACK quantizer) calibrated on ``calibration[name]`` input tuples."""
+    """PT2E static int8 (XNNPACK quantizer) calibrated on ``calibration[name]`` input tuples.
+
+    ``hits`` (given by a caller that quantizes other programs of the same student with another recipe) collects
+    the ``sensitive`` names matched; the caller then checks them over all programs."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
@@ -166,7 +170,8 @@ def quantize_int8(
                     del ann.input_qspec_map[inp]
             return model
 
-    hits: set[str] = set()
+    own_hits = hits is None
+    hits = set() if hits is None else hits
 
     def keep_quantized(node: torch.fx.Node) -> bool:
         stack = node.meta.get("nn_module_stack") or {}
@@ -189,7 +194,8 @@ def quantize_int8(
             converted = convert_pt2e(prepared)
         eps[name] = _export(converted, example)
         report["calibration_batches"][name] = len(batches)
-    _check_sensitive(sensitive, hits)
+    if own_hits:
+        _check_sensitive(sensitive, hits)
     return eps, report
 
 
@@ -199,8 +205,10 @@ def quantize_8da4w(
     group_size: int = 32,
     sensitive: Sequence[str] = (),
     embedding_bits: int = 8,
+    hits: set[str] | None = None,
 ) -> tuple[dict[str, ExportedProgram], dict[str, Any]]:
-    """torchao int8 dynamic activation + int4 weight for ``nn.Linear``; shapes not divisible by the group are kept float."""
+    """torchao int8 dynamic activation + int4 weight for ``nn.Linear``; shapes not divisible by the group are kept
+    float. ``hits``: as :func:`quantize_int8`."""
     from torchao.quantization import quantize_
     from torchao.quantization.granularity import PerAxis, PerGroup
     from torchao.quantization.quant_api import Int8DynamicActivationIntxWeightConfig
@@ -208,7 +216,8 @@ def quantize_8da4w(
     config = Int8DynamicActivationIntxWeightConfig(
         weight_dtype=torch.int4, weight_granularity=PerGroup(group_size) if group_size else PerAxis(0)
     )
-    hits: set[str] = set()
+    own_hits = hits is None
+    hits = set() if hits is None else hits
     eps, report = {}, {"embeddings_quantized": 0, "linears_quantized": 0, "linears_kept_float": {}}
     for name, (module, example) in programs.items():
         module = copy.deepcopy(module).eval()
@@ -231,7 +240,8 @@ def quantize_8da4w(
             )
         report["linears_quantized"] += len(chosen)
         eps[name] = _export(module, example)
-    _check_sensitive(sensitive, hits)
+    if own_hits:
+        _check_sensitive(sensitive, hits)
     return eps, report
 
 
@@ -251,22 +261,51 @@ def build_variant(
     sensitive: Sequence[str] = (),
     embedding_bits: int = 8,
     recipe: str | None = None,
+    text_recipe: str = "variant",
+    text_group_size: int = 32,
+    text_embedding_bits: int = 8,
 ) -> tuple[dict[str, ExportedProgram], dict[str, Any]]:
-    """Programs of one variant; ``recipe`` (``int8``/``8da4w``) says how a ``qat`` student is converted."""
+    """Programs of one variant; ``recipe`` (``int8``/``8da4w``) says how a ``qat`` student is converted.
+
+    ``text_recipe`` ``8da4w`` quantizes the ``text`` program of every integer variant with int4 grouped weights
+    (``text_group_size``) and ``text_embedding_bits`` token embeddings, whatever the variant's own recipe: the text
+    program runs once per phrase, so its size matters and its latency does not. ``variant`` = the variant's recipe.
+    """
     kind = recipe if variant == "qat" else variant
     if kind == "fp32":
         return export_fp32(programs), {"recipe": "fp32"}
     if kind == "fp16":
         return export_fp16(programs), {"recipe": "fp16"}
-    if kind == "int8":
-        eps, rep = quantize_int8(
-            programs, calibration, per_channel=per_channel, sensitive=sensitive, embedding_bits=embedding_bits
+    if kind not in ("int8", "8da4w"):
+        raise ValueError(f"unknown variant {variant!r} (recipe {recipe!r})")
+    hits: set[str] = set()
+    own = dict(programs)
+    eps: dict[str, ExportedProgram] = {}
+    report: dict[str, Any] = {"recipe": "int8_pt2e_xnnpack" if kind == "int8" else "8da4w_torchao", "programs": {}}
+    if text_recipe == "8da4w" and "text" in own:
+        text_eps, text_rep = quantize_8da4w(
+            {"text": own.pop("text")},
+            group_size=text_group_size,
+            sensitive=sensitive,
+            embedding_bits=text_embedding_bits,
+            hits=hits,
         )
-        return eps, {"recipe": "int8_pt2e_xnnpack", **rep}
-    if kind == "8da4w":
-        eps, rep = quantize_8da4w(programs, group_size=group_size, sensitive=sensitive, embedding_bits=embedding_bits)
-        return eps, {"recipe": "8da4w_torchao", **rep}
-    raise ValueError(f"unknown variant {variant!r} (recipe {recipe!r})")
+        eps.update(text_eps)
+        report["text"] = text_rep
+        report["programs"]["text"] = f"8da4w_torchao (group {text_group_size}, embedding int{text_embedding_bits})"
+    if kind == "int8":
+        rest, rep = quantize_int8(
+            own, calibration, per_channel=per_channel, sensitive=sensitive, embedding_bits=embedding_bits, hits=hits
+        )
+    else:
+        rest, rep = quantize_8da4w(
+            own, group_size=group_size, sensitive=sensitive, embedding_bits=embedding_bits, hits=hits
+        )
+    eps.update(rest)
+    report.update(rep)
+    report["programs"].update({name: report["recipe"] for name in rest})
+    _check_sensitive(sensitive, hits)
+    return {name: eps[name] for name in programs}, report
 
 
 def save_programs(out_dir: str | Path, programs: dict[str, ExportedProgram], meta: dict[str, Any]) -> None:

@@ -79,6 +79,8 @@ def _default_benchmark_keys() -> dict[str, str]:
         "video_fps": "summary.int8.xnnpack.video_fps",
         "peak_memory_mb": "summary.int8.xnnpack.peak_memory_mb",
         "delegated_fraction": "summary.int8.xnnpack.delegated_fraction",
+        "speedup_vs_eager": "summary.int8.xnnpack.speedup_vs_eager",
+        "speedup_vs_teacher": "summary.int8.xnnpack.speedup_vs_teacher",
     }
 
 
@@ -95,6 +97,8 @@ class GatesParams:
     min_video_fps: float = 15.0
     max_peak_memory_mb: float = 500.0
     min_delegated_fraction: float = 0.9
+    min_speedup_vs_eager: float = 1.5  # the real-size .pte image latency against the same student eager
+    min_speedup_vs_teacher: float = 50.0  # against SAM 3's real architecture eager at 1008 px (same threads)
     # gate figure -> dotted key path inside the benchmark metrics json (written by the deploy benchmark stage)
     benchmark_keys: dict[str, str] = field(default_factory=_default_benchmark_keys)
 
@@ -104,7 +108,14 @@ class GatesParams:
         check(-1 <= self.min_prompt_sensitivity <= 1, "min_prompt_sensitivity", "must be in [-1, 1]")
         check(0 <= self.min_presence_f1 <= 1, "min_presence_f1", "must be in [0, 1]")
         check(0 <= self.min_delegated_fraction <= 1, "min_delegated_fraction", "must be in [0, 1]")
-        for name in ("max_pte_size_mb", "max_image_latency_ms", "min_video_fps", "max_peak_memory_mb"):
+        for name in (
+            "max_pte_size_mb",
+            "max_image_latency_ms",
+            "min_video_fps",
+            "max_peak_memory_mb",
+            "min_speedup_vs_eager",
+            "min_speedup_vs_teacher",
+        ):
             check(getattr(self, name) > 0, name, "must be > 0")
         unknown = sorted(set(self.benchmark_keys) - set(_default_benchmark_keys()))
         check(

@@ -83,6 +83,8 @@ def evaluate_gates(
         "video_fps": (">", params.min_video_fps),
         "peak_memory_mb": ("<", params.max_peak_memory_mb),
         "delegated_fraction": (">", params.min_delegated_fraction),
+        "speedup_vs_eager": (">=", params.min_speedup_vs_eager),
+        "speedup_vs_teacher": (">=", params.min_speedup_vs_teacher),
     }
     for figure, (comparison, threshold) in budgets.items():
         dotted = params.benchmark_keys.get(figure)

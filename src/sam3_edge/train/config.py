@@ -27,10 +27,20 @@ class OptimParams:
     log_every: int = 10
     seed: int = 0
     mask_size: int = 32  # masks are compared at this side (GT and teacher masks are resized to it)
+    min_lr_ratio: float = 0.1  # the cosine after warmup ends at lr x this (at steps - cooldown_steps)
+    cooldown_steps: int = 0  # the last steps: a second cosine from lr x min_lr_ratio down to lr x final_lr_ratio
+    final_lr_ratio: float = 0.01
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "checkpoint_every", "log_every", "mask_size"):
             check(getattr(self, name) > 0, name, "must be > 0")
+        check(0.0 <= self.min_lr_ratio <= 1.0, "min_lr_ratio", "must be in [0, 1]")
+        check(0.0 <= self.final_lr_ratio <= self.min_lr_ratio, "final_lr_ratio", "must be in [0, min_lr_ratio]")
+        check(
+            0 <= self.cooldown_steps <= self.steps - self.warmup_steps,
+            "cooldown_steps",
+            "must be in [0, steps - warmup_steps]",
+        )
         check(self.lr > 0, "lr", "must be > 0")
         check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
         check(self.warmup_steps >= 0, "warmup_steps", "must be >= 0")

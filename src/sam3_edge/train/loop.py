@@ -90,12 +90,19 @@ class LoopResult:
 
 
 def lr_at(step: int, optim: OptimParams) -> float:
-    """Linear warmup, then cosine decay to 10% of ``lr``."""
+    """Linear warmup; cosine decay to ``min_lr_ratio`` of ``lr`` at ``steps - cooldown_steps``; then (when
+    ``cooldown_steps`` > 0) a second cosine from there to ``final_lr_ratio`` of ``lr`` at the last step."""
     if step < optim.warmup_steps:
         return optim.lr * (step + 1) / optim.warmup_steps
-    span = max(1, optim.steps - optim.warmup_steps)
-    progress = min(1.0, (step - optim.warmup_steps) / span)
-    return optim.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    main_end = optim.steps - optim.cooldown_steps
+    if step < main_end or optim.cooldown_steps == 0:
+        span = max(1, main_end - optim.warmup_steps)
+        progress = min(1.0, (step - optim.warmup_steps) / span)
+        hi, lo = 1.0, optim.min_lr_ratio
+    else:
+        progress = min(1.0, (step - main_end + 1) / optim.cooldown_steps)
+        hi, lo = optim.min_lr_ratio, optim.final_lr_ratio
+    return optim.lr * (lo + (hi - lo) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def set_trainable(student: Student, parts: tuple[str, ...]) -> list[nn.Parameter]:
