@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from _common import load, parser, run
 
-from sam3_edge.teacher.latency import real_teacher_latency
+from sam3_edge.deploy.teacher_latency import real_teacher_latency
 from sam3_edge.utils import LOG, write_json
 
 

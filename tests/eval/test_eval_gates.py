@@ -23,6 +23,8 @@ BENCH = {
         "int8": {
             "xnnpack": {
                 "size_mb": 12.0,
+                "image_pte_mb": 8.0,
+                "text_pte_mb": 4.0,
                 "image_latency_ms": 40.0,
                 "video_fps": 25.0,
                 "peak_memory_mb": 300.0,

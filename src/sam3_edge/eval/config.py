@@ -79,6 +79,8 @@ def _default_benchmark_keys() -> dict[str, str]:
         "video_fps": "summary.int8.xnnpack.video_fps",
         "peak_memory_mb": "summary.int8.xnnpack.peak_memory_mb",
         "delegated_fraction": "summary.int8.xnnpack.delegated_fraction",
+        "image_pte_mb": "summary.int8.xnnpack.image_pte_mb",
+        "text_pte_mb": "summary.int8.xnnpack.text_pte_mb",
         "speedup_vs_eager": "summary.int8.xnnpack.speedup_vs_eager",
         "speedup_vs_teacher": "summary.int8.xnnpack.speedup_vs_teacher",
     }
@@ -92,7 +94,9 @@ class GatesParams:
     min_miou_ratio: float = 0.85  # student / teacher mIoU, per prompt kind
     min_prompt_sensitivity: float = 0.3
     min_presence_f1: float = 0.8
-    max_pte_size_mb: float = 50.0
+    max_pte_size_mb: float = 50.0  # text.pte + image.pte
+    max_image_pte_mb: float = 45.0  # image.pte alone: what an app keeps loaded
+    max_text_pte_mb: float = 35.0  # text.pte alone: loaded when the phrase changes
     max_image_latency_ms: float = 100.0
     min_video_fps: float = 15.0
     max_peak_memory_mb: float = 500.0
@@ -110,6 +114,8 @@ class GatesParams:
         check(0 <= self.min_delegated_fraction <= 1, "min_delegated_fraction", "must be in [0, 1]")
         for name in (
             "max_pte_size_mb",
+            "max_image_pte_mb",
+            "max_text_pte_mb",
             "max_image_latency_ms",
             "min_video_fps",
             "max_peak_memory_mb",

@@ -79,6 +79,8 @@ def evaluate_gates(
     )
     budgets = {
         "pte_size_mb": ("<", params.max_pte_size_mb),
+        "image_pte_mb": ("<", params.max_image_pte_mb),
+        "text_pte_mb": ("<", params.max_text_pte_mb),
         "image_latency_ms": ("<", params.max_image_latency_ms),
         "video_fps": (">", params.min_video_fps),
         "peak_memory_mb": ("<", params.max_peak_memory_mb),
