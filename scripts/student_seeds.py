@@ -117,19 +117,35 @@ def main() -> None:
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--out", default="runs/seeds")
     p.add_argument("--metrics", default="metrics/student_seeds.json")
+    p.add_argument(
+        "--collect-only",
+        action="store_true",
+        help="summarize the seeds' existing evaluations without checking their run keys or running anything (e.g. "
+        "seeds run side by side as separate invocations); each seed's recorded run key goes into the summary",
+    )
     args = p.parse_args()
     base = yaml.safe_load((ROOT / args.params).read_text())
     own = int(base["student"]["init_seed"])
     files = {}
     if own not in args.seeds:
         files[own] = ROOT / "metrics/eval/student.json"
+    keys = {}
     for seed in args.seeds:
-        files[seed] = run_seed(seed, base, ROOT / args.out)
+        if args.collect_only:
+            run_dir = ROOT / args.out / f"seed-{seed}"
+            files[seed], key_file = run_dir / "metrics/eval/student.json", run_dir / "run_key.txt"
+            if not files[seed].is_file() or not key_file.is_file():
+                raise SystemExit(f"seed {seed}: no finished run under {run_dir} (run without --collect-only)")
+            keys[str(seed)] = key_file.read_text().strip()
+        else:
+            files[seed] = run_seed(seed, base, ROOT / args.out)
     per_seed = {seed: json.loads(Path(f).read_text()) for seed, f in files.items()}
     teacher = json.loads((ROOT / "metrics/eval/teacher.json").read_text())
     result = summarize_seeds(per_seed, teacher)
     result["sources"] = {str(s): str(Path(f).relative_to(ROOT)) for s, f in sorted(files.items())}
     result["command"] = "python scripts/student_seeds.py " + " ".join(sys.argv[1:])
+    if keys:
+        result["run_keys"] = keys  # collected, not checked: the key each seed's chain ran under
     write_json(ROOT / args.metrics, result)
     print(json.dumps(result["summary"], indent=1))
 
