@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sam3_edge.teacher.config import TinySam3Params
 from sam3_edge.deploy.teacher_latency import real_teacher_latency
+from sam3_edge.teacher.config import TinySam3Params
 from sam3_edge.teacher.model import bootstrap_config
 
 
