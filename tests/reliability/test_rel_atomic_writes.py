@@ -38,6 +38,7 @@ REVIEWED = {
     ("src/sam3_edge/deploy/benchmark.py", "_run_parts"): "text encoding in benchmark_model's TemporaryDirectory",
     ("src/sam3_edge/deploy/bench_worker.py", "measure"): "outputs in the parent's TemporaryDirectory",
     ("src/sam3_edge/deploy/bench_worker.py", "main"): "result file in the parent's TemporaryDirectory",
+    ("src/sam3_edge/deploy/bench_worker.py", "_reset_hwm"): "a /proc control file (resets VmHWM), not data",
     ("src/sam3_edge/report/overlay.py", "encode_image"): "encodes into an in-memory BytesIO buffer",
     ("src/sam3_edge/report/figures.py", "_render"): "savefig into an in-memory BytesIO buffer",
     ("src/sam3_edge/deploy/inputs.py", "save_inputs"): "a writer helper: every caller must use atomic_path (checked)",

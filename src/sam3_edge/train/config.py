@@ -37,7 +37,7 @@ class OptimParams:
         check(0.0 <= self.min_lr_ratio <= 1.0, "min_lr_ratio", "must be in [0, 1]")
         check(0.0 <= self.final_lr_ratio <= self.min_lr_ratio, "final_lr_ratio", "must be in [0, min_lr_ratio]")
         check(
-            0 <= self.cooldown_steps <= self.steps - self.warmup_steps,
+            self.cooldown_steps == 0 or 0 < self.cooldown_steps <= self.steps - self.warmup_steps,
             "cooldown_steps",
             "must be in [0, steps - warmup_steps]",
         )
