@@ -6,7 +6,14 @@ import torch
 from sam3_edge.deploy.config import ExportParams
 from sam3_edge.deploy.inputs import load_inputs, save_inputs
 from sam3_edge.deploy.lowering import merge_delegation
-from sam3_edge.deploy.pipeline import INPUTS_NAME, SizeCheckError, _size_check, run_export
+from sam3_edge.deploy.pipeline import (
+    INPUTS_NAME,
+    ExportError,
+    SizeCheckError,
+    _size_check,
+    export_backend,
+    run_export,
+)
 from sam3_edge.deploy.quantize import save_programs
 from sam3_edge.deploy.report import stage_metrics
 from sam3_edge.deploy.runtime import PteBundle, PteProgram
@@ -34,17 +41,41 @@ def _quantized_dir(tmp_path, variant, standin, standin_variants=None):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, standin, standin_variants):
-    """variant -> xnnpack export folder of the stand-in (fp32 first: it is every variant's size reference)."""
+    """variant -> xnnpack export folder of the stand-in, through ``export_backend`` (the export@<backend> stage):
+    fp32 and the variants lower side by side, each variant's size check waiting for the fp32 files."""
     root = tmp_path_factory.mktemp("export")
-    out = {}
-    for variant in ("fp32", "fp16", "int8", "8da4w"):
-        q = _quantized_dir(root, variant, standin, standin_variants)
-        ref = None if variant == "fp32" else out["fp32"]
-        # the stand-in is tiny, so quantization overhead (scales, q/dq) limits how far it shrinks
-        params = ExportParams(max_size_ratio={"fp16": 0.9, "int8": 0.9, "8da4w": 0.9}, parity_samples=2)
-        run_export(q, root / f"xnnpack_{variant}", backend="xnnpack", params=params, reference_dir=ref)
-        out[variant] = root / f"xnnpack_{variant}"
-    return out
+    variants = ("fp16", "int8", "8da4w")
+    for variant in ("fp32", *variants):
+        _quantized_dir(root, variant, standin, standin_variants)
+    # the stand-in is tiny, so quantization overhead (scales, q/dq) limits how far it shrinks
+    params = ExportParams(max_size_ratio={"fp16": 0.9, "int8": 0.9, "8da4w": 0.9}, parity_samples=2, jobs=2)
+    metas = export_backend(
+        root / "quantized", root / "xnnpack", root / "metrics", backend="xnnpack", variants=variants, params=params
+    )
+    assert sorted(metas) == sorted(("fp32", *variants))
+    for variant in variants:  # sized against the fp32 files written in the same run
+        assert metas[variant]["size"]["reference"] == str(root / "xnnpack" / "fp32")
+        assert read_json(root / "metrics" / f"{variant}.json") == stage_metrics(metas[variant])
+    return {variant: root / "xnnpack" / variant for variant in metas}
+
+
+@pytest.mark.slow
+def test_export_backend_reports_every_failed_variant_and_keeps_the_rest(tmp_path, standin):
+    _quantized_dir(tmp_path, "fp32", standin)
+    (tmp_path / "quantized" / "int8").mkdir()  # no programs: this variant's export raises
+    params = ExportParams(parity_samples=1, jobs=2)
+    with pytest.raises(ExportError, match=r"1 of 2 exports failed: int8: .*quantized/int8"):
+        export_backend(
+            tmp_path / "quantized",
+            tmp_path / "pte",
+            tmp_path / "metrics",
+            backend="xnnpack",
+            variants=["int8"],
+            params=params,
+        )
+    assert read_json(tmp_path / "pte" / "fp32" / "meta.json")["status"] == "ok"  # the other export is kept
+    assert read_json(tmp_path / "metrics" / "fp32.json")["status"] == "ok"
+    assert not (tmp_path / "metrics" / "int8.json").exists()
 
 
 @pytest.mark.slow

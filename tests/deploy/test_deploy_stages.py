@@ -58,7 +58,7 @@ def test_deploy_stages_end_to_end(tmp_path, tiny_data, monkeypatch):
     params = tmp_path / "params.yaml"
     params.write_text(
         "quantize: {real_size_variant: tiny, calibration_samples: 2, variants: [fp32, 8da4w], real_variants: [fp32]}\n"
-        "export: {backends: [xnnpack, qnn], parity_samples: 1, max_size_ratio: {8da4w: 0.9}}\n"
+        "export: {backends: [xnnpack, qnn], variants: [qat], parity_samples: 1, max_size_ratio: {8da4w: 0.9}}\n"
         "benchmark: {warmup: 1, iters: 2, video_frames: 2, parity_samples: 1}\n"
     )
     q, pte, m = tmp_path / "quantized" / "real", tmp_path / "pte" / "real", tmp_path / "metrics"
@@ -83,18 +83,20 @@ def test_deploy_stages_end_to_end(tmp_path, tiny_data, monkeypatch):
     )
     assert json.loads((m / "quantize_qat.json").read_text())["status"] == "skipped"
     assert json.loads((m / "quantize_8da4w.json").read_text())["weights"]["image"]["quantized_weight_ops"] > 0
+    # export@<backend>: fp32 and every export.variants entry (here qat, whose source is a recorded skip)
     _stage(
         "export",
         params,
         "--backend",
         "xnnpack",
-        "--quantized",
-        str(q / "fp32"),
-        "--out",
-        str(pte / "xnnpack_fp32"),
-        "--metrics",
-        str(m / "xnnpack_fp32.json"),
+        "--quantized-root",
+        str(q),
+        "--out-root",
+        str(pte / "xnnpack"),
+        "--metrics-dir",
+        str(m / "xnnpack"),
     )
+    assert json.loads((m / "xnnpack" / "qat.json").read_text())["status"] == "skipped"
     # Lowering a quantized variant of the student took ~250 s here, as long as everything else in this test; the
     # quantized XNNPACK exports and their size checks are covered on the stand-in (test_deploy_export.py) and
     # in the embedded `dvc repro`. Here 8da4w goes through the QNN export, which records its skip.
@@ -107,22 +109,22 @@ def test_deploy_stages_end_to_end(tmp_path, tiny_data, monkeypatch):
         "--quantized",
         str(q / "8da4w"),
         "--reference",
-        str(pte / "xnnpack_fp32"),
+        str(pte / "xnnpack" / "fp32"),
         "--out",
         str(pte / "qnn_8da4w"),
         "--metrics",
         str(m / "qnn_8da4w.json"),
     )
-    fp32 = json.loads((m / "xnnpack_fp32.json").read_text())
+    fp32 = json.loads((m / "xnnpack" / "fp32.json").read_text())
     assert fp32["status"] == "ok" and fp32["file_bytes"] > 0
-    files = {name: (pte / "xnnpack_fp32" / name).stat().st_size for name in ("text.pte", "image.pte")}
-    assert fp32["file_bytes"] == sum(files.values()) and not (pte / "xnnpack_fp32" / "model.pte").exists()
+    files = {name: (pte / "xnnpack" / "fp32" / name).stat().st_size for name in ("text.pte", "image.pte")}
+    assert fp32["file_bytes"] == sum(files.values()) and not (pte / "xnnpack" / "fp32" / "model.pte").exists()
     # the image program does not carry the text tower: a row of the token embedding (run on the portable kernels,
     # so stored as a plain fp32 constant) is in text.pte and not in image.pte
     token_embedding = build_student("tiny", seed=0).text_encoder.tower.token_embedding.weight
     row = token_embedding[1000].detach().numpy().tobytes()
-    assert row in (pte / "xnnpack_fp32" / "text.pte").read_bytes()
-    assert row not in (pte / "xnnpack_fp32" / "image.pte").read_bytes()
+    assert row in (pte / "xnnpack" / "fp32" / "text.pte").read_bytes()
+    assert row not in (pte / "xnnpack" / "fp32" / "image.pte").read_bytes()
     assert fp32["parity"]["image"]["mask_logit_cosine_min"] > 0.999 and fp32["parity"]["image"]["max_abs_err"] < 1e-3
     assert fp32["parity"]["image"].get("mask_iou_min", 1.0) > 0.99  # where the eager mask has a foreground
     assert json.loads((m / "qnn_8da4w.json").read_text())["status"] == "skipped"
@@ -131,7 +133,7 @@ def test_deploy_stages_end_to_end(tmp_path, tiny_data, monkeypatch):
     from sam3_edge.deploy.runtime import PtePredictor
     from sam3_edge.types import Prompt
 
-    predictor = PtePredictor(pte / "xnnpack_fp32")
+    predictor = PtePredictor(pte / "xnnpack" / "fp32")
     eager = StudentPredictor(build_student("tiny", seed=0).eval().reparameterize())
     images = torch.rand(2, 3, 96, 96)
     prompts = [Prompt(kind="text", text="red circle"), Prompt(kind="box", box=(10.0, 10.0, 50.0, 60.0))]

@@ -205,7 +205,8 @@ def run_benchmark(
     out: dict[str, Any] = {}
     for model, source in sources.items():
         inputs = Path(quantized_root) / model / "fp32" / "inputs.safetensors"
-        folders = sorted(p for p in (Path(pte_root) / model).glob("*") if (p / META_NAME).is_file())
+        # <model>/<backend>/<variant>/ (export@<backend>) or <model>/<backend>_<variant>/ (the frozen real_export)
+        folders = sorted(p.parent for p in (Path(pte_root) / model).rglob(META_NAME))
         if not inputs.is_file() or not folders:
             out[model] = {
                 "status": "skipped",
@@ -253,3 +254,26 @@ def _teacher_latency(path: str | Path | None, threads: int) -> tuple[dict[str, A
     if data.get("threads") != threads:
         return None, f"{path}: measured with {data.get('threads')} threads, the .pte with {threads}: not comparable"
     return data, ""
+
+
+REAL_KEYS = ("real", "teacher_real_size", "summary")
+
+
+def merge_real(metrics: dict[str, Any], real_file: str | Path | None) -> dict[str, Any]:
+    """The real-size figures of the frozen ``real_benchmark`` stage (``make bench-real``) beside the embedded
+    student's: ``real``, ``teacher_real_size`` and the gates' ``summary`` are copied from ``real_file`` as measured
+    there, and ``real_source`` names it. Without the file, ``real`` says how to produce it."""
+    out = dict(metrics)
+    if real_file is None or not Path(real_file).is_file():
+        out["real"] = {
+            "status": "skipped",
+            "reason": f"{real_file}: not measured (frozen stage real_benchmark: run `make bench-real`)",
+        }
+        out.setdefault("summary", {})
+        return out
+    real = read_json(real_file)
+    for key in REAL_KEYS:
+        if key in real:
+            out[key] = real[key]
+    out["real_source"] = {"file": str(real_file), "note": "frozen stage real_benchmark (make bench-real)"}
+    return out

@@ -79,11 +79,13 @@ class ExportParams:
     min_parity_mask_iou: float = 0.5  # .pte vs eager program of the same variant (lowering correctness)
     min_parity_cosine: float = 0.98  # cosine of the .pte's and the eager program's mask logits
     parity_min_foreground: float = 0.001  # an IoU counts where the eager mask covers at least this pixel fraction
+    jobs: int = 2  # variants of one backend lowered side by side, in processes of their own (export stage)
 
     def __post_init__(self) -> None:
         check(len(self.backends) > 0, "backends", "must list at least one backend")
-        check("fp32" not in self.variants, "variants", "fp32 is the reference, exported by export_fp32")
-        check("fp32" not in self.real_variants, "real_variants", "fp32 is the reference, exported by export_fp32")
+        check(self.jobs >= 1, "jobs", "must be >= 1")
+        check("fp32" not in self.variants, "variants", "fp32 is the reference, always exported first")
+        check("fp32" not in self.real_variants, "real_variants", "fp32 is the reference, always exported first")
         for k, v in self.max_size_ratio.items():
             check(k in ("fp16", *QUANTIZED_VARIANTS), f"max_size_ratio.{k}", "unknown variant")
             check(0.0 < v <= 1.0, f"max_size_ratio.{k}", "must be in (0, 1]: a variant never grows past fp32")

@@ -11,7 +11,11 @@ parity of the ``.pte`` files with the eager programs of the same variant.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +26,18 @@ from sam3_edge.deploy.inputs import load_inputs, program_inputs, save_inputs, va
 from sam3_edge.deploy.lowering import BackendUnavailable, lower_programs, merge_delegation
 from sam3_edge.deploy.quantize import PROGRAMS_META, build_variant, load_programs, save_programs
 from sam3_edge.deploy.quantize import weight_quantization_report as weight_report
+from sam3_edge.deploy.report import stage_metrics
 from sam3_edge.deploy.rewrite import unfuse_attention
 from sam3_edge.deploy.runtime import IMAGE_OUTPUTS, META_NAME, PTE_FILES, PteBundle, backend_runnable
-from sam3_edge.utils import atomic_path, ensure_free_space, read_json, remove_stale_temps, sha256_file, write_json
+from sam3_edge.utils import (
+    atomic_path,
+    ensure_free_space,
+    read_json,
+    remove_stale_temps,
+    setup_logging,
+    sha256_file,
+    write_json,
+)
 
 LOG = logging.getLogger(__name__)
 INPUTS_NAME = "inputs.safetensors"
@@ -205,8 +218,13 @@ def run_export(
     backend: str,
     params: ExportParams,
     reference_dir: str | Path | None = None,
+    wait_reference: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Lower one variant for one backend; ``reference_dir`` = the fp32 export of the same backend and model."""
+    """Lower one variant for one backend; ``reference_dir`` = the fp32 export of the same backend and model.
+
+    ``wait_reference`` is called after lowering, before the size check reads ``reference_dir``: the variants of
+    :func:`export_backend` lower while the fp32 reference is still being written.
+    """
     quantized_dir, out_dir = Path(quantized_dir), Path(out_dir)
     remove_stale_temps(out_dir)  # a .pte half-written by a killed run
     estimate = sum(f.stat().st_size for f in quantized_dir.glob("*.pt2"))
@@ -236,6 +254,8 @@ def run_export(
         LOG.exception("%s/%s lowering failed", backend, variant)
         return _write_skip(out_dir, {**base, "status": "failed", "reason": f"{type(err).__name__}: {err}"[:2000]})
     sizes = {name: len(low.buffer) for name, low in lowered.items()}
+    if wait_reference is not None and variant != "fp32":
+        wait_reference()
     size = _size_check(sizes, variant, backend, params, reference_dir)
     ensure_free_space(out_dir, sum(sizes.values()), margin=DISK_MARGIN, what=f"the {backend} .pte files")
     (out_dir / "model.pte").unlink(missing_ok=True)  # the single file of exports before the split
@@ -316,3 +336,84 @@ def _size_check(
         )
     per_file = {name: nbytes / ref_files[name] for name, nbytes in sizes.items() if ref_files.get(name)}
     return {"reference": str(reference_dir), "ratio_to_fp32": ratio, "limit": limit, "file_ratios": per_file}
+
+
+class ExportError(RuntimeError):
+    """One or more variants of :func:`export_backend` failed (the others were still written)."""
+
+
+def _export_worker(
+    quantized_dir: str,
+    out_dir: str,
+    metrics_file: str,
+    backend: str,
+    params: ExportParams,
+    reference_dir: str | None,
+    reference_done: Any,
+    threads: int,
+) -> dict[str, Any]:
+    """One variant in a process of its own: lower, check, write ``out_dir`` and the stage metrics json."""
+    setup_logging(os.environ.get("SAM3_EDGE_LOG", "INFO"))  # a spawned process starts without the stage's logging
+    torch.set_num_threads(threads)
+    wait = None if reference_done is None else reference_done.wait
+    meta = run_export(
+        quantized_dir, out_dir, backend=backend, params=params, reference_dir=reference_dir, wait_reference=wait
+    )
+    write_json(metrics_file, stage_metrics(meta))
+    LOG.info("export %s/%s: %s %s", backend, meta["variant"], meta["status"], meta.get("reason", ""))
+    return meta
+
+
+def export_backend(
+    quantized_root: str | Path,
+    out_root: str | Path,
+    metrics_dir: str | Path,
+    *,
+    backend: str,
+    variants: tuple[str, ...] | list[str],
+    params: ExportParams,
+) -> dict[str, dict[str, Any]]:
+    """Export ``fp32`` (the size reference) and every one of ``variants`` for one backend, ``params.jobs`` at a time.
+
+    ``quantized_root/<v>`` -> ``out_root/<v>/`` + ``metrics_dir/<v>.json``. ExecuTorch's lowering is single-threaded
+    Python for most of its minutes, so the variants lower side by side in processes of their own (spawned: a clean
+    torch per export); a variant waits for the fp32 files only at its size check. A variant that fails does not stop
+    the others: they are written, then :class:`ExportError` names every failure.
+    """
+    quantized_root, out_root, metrics_dir = Path(quantized_root), Path(out_root), Path(metrics_dir)
+    names = ["fp32", *(v for v in variants if v != "fp32")]
+    jobs = max(1, min(params.jobs, len(names)))
+    (out_root / "fp32" / META_NAME).unlink(missing_ok=True)  # never size variants against an earlier run's fp32
+    threads = max(1, torch.get_num_threads() // jobs)
+    ctx = multiprocessing.get_context("spawn")
+    results: dict[str, dict[str, Any]] = {}
+    errors: dict[str, str] = {}
+    with ctx.Manager() as manager:
+        reference_done = manager.Event()
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = {}
+            for v in names:  # fp32 first: the pool starts jobs in submission order
+                futures[v] = pool.submit(
+                    _export_worker,
+                    str(quantized_root / v),
+                    str(out_root / v),
+                    str(metrics_dir / f"{v}.json"),
+                    backend,
+                    params,
+                    None if v == "fp32" else str(out_root / "fp32"),
+                    None if v == "fp32" else reference_done,
+                    threads,
+                )
+            futures["fp32"].add_done_callback(lambda _: reference_done.set())  # also when fp32 failed
+            for v, future in futures.items():
+                try:
+                    results[v] = future.result()
+                except Exception as err:  # noqa: BLE001 - every failure is reported below, none is hidden
+                    errors[v] = f"{type(err).__name__}: {err}"
+                    LOG.error("export %s/%s failed: %s", backend, v, errors[v])
+    if errors:
+        raise ExportError(
+            f"{backend}: {len(errors)} of {len(names)} exports failed: "
+            + "; ".join(f"{v}: {why}" for v, why in errors.items())
+        )
+    return results
