@@ -243,3 +243,22 @@ def test_text_program_int4_recipe_lowers_and_runs(tmp_path, standin):
     for (tokens,), args in zip(calibration["text"], calibration["image"], strict=True):
         emb, _ = pte.run("text", (tokens,))
         assert torch.nn.functional.cosine_similarity(emb.flatten(), args[1].flatten(), dim=0) > 0.98
+
+
+def test_8da4w_counts_only_the_linears_a_program_runs():
+    """The text program wraps the whole student; its count names the text tower's linears, not every linear."""
+    from torch import nn
+
+    from sam3_edge.deploy.quantize import quantize_8da4w
+
+    class Wrapper(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used, self.unused = nn.Linear(32, 8), nn.Linear(32, 8)
+
+        def forward(self, x):
+            return self.used(x)
+
+    eps, report = quantize_8da4w({"text": (Wrapper(), (torch.randn(1, 32),))}, group_size=32, embedding_bits=0)
+    assert report["linears_quantized"] == 1 and report["linears_kept_float"] == {}
+    assert set(eps) == {"text"}

@@ -5,10 +5,13 @@ import json
 import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
+import torch
 from scipy.optimize import linear_sum_assignment
 
 from sam3_edge.eval.config import EvaluateParams
-from sam3_edge.eval.driver import evaluate_samples
+from sam3_edge.eval.driver import evaluate_samples, propagate_box
+from sam3_edge.eval.samples import prompt_from_mask
+from sam3_edge.types import Prompt
 from tests.support.fakes import (
     EVAL_SCENES,
     ColourOracle,
@@ -51,6 +54,7 @@ def test_perfect_predictions_score_one_everywhere(tmp_path):
     # the image path without the first frame's prompt (a box prompt: later frames get nothing) is perfect
     copy, alone = m["video"]["baselines"]["copy_first_mask"], m["video"]["baselines"]["no_memory"]
     assert 0.0 < copy["J_and_F"] < 0.9 and 0.0 <= alone["J_and_F"] < 0.9
+    assert m["video"]["video_path"] == "memory" and m["video"]["baselines"]["box_propagation"]["J_and_F"] > 0.9
     assert copy["J_and_F"] == pytest.approx((copy["J"] + copy["F"]) / 2)
     assert m["latency"]["image_ms_median"] > 0 and m["latency"]["runs"] == 2
     assert m["skips"] == {}
@@ -115,7 +119,7 @@ def test_random_masks_match_pycocotools_recomputation(tmp_path):
     assert m["miou"]["text"] == pytest.approx(float(np.mean(ious)), abs=1e-9)
 
 
-def test_predictor_without_video_path_is_skipped_with_reason():
+def test_predictor_without_video_path_is_tracked_by_box_propagation():
     m = evaluate_samples(
         ColourOracle(EVAL_SCENES),
         concepts=concept_split(EVAL_SCENES, kinds=()),
@@ -123,5 +127,37 @@ def test_predictor_without_video_path_is_skipped_with_reason():
         videos=[moving_square_video()],
         latency=False,
     )
-    assert m["video"]["status"] == "skipped" and "predict_video" in m["video"]["reason"]
+    video = m["video"]
+    assert video["video_path"] == "box_propagation" and video["objects"] == 2
+    assert video["J_and_F"] == pytest.approx(1.0)  # each frame's box comes from the oracle's own previous mask
+    assert video["baselines"]["box_propagation"] == {k: video[k] for k in ("J", "F", "J_and_F")}
+    assert video["baselines"]["copy_first_mask"]["J_and_F"] < 0.9  # the squares move
     assert "point" in m["miou"] and not isinstance(m["miou"]["point"], float)  # asked for, but no prompts given
+
+
+class _BoxOnly(ColourOracle):
+    """Sees no colour: every component, ordered by overlap with the box prompt; records the prompts it gets."""
+
+    def __init__(self, scenes):
+        super().__init__(scenes)
+        self.prompts = []
+
+    def _one(self, image, prompt):
+        self.prompts.append(prompt)
+        return super()._one(image, Prompt(kind=prompt.kind, text=" ", box=prompt.box, points=prompt.points))
+
+
+def test_propagate_box_follows_the_object_with_its_own_masks():
+    video = moving_square_video()
+    frames = torch.from_numpy(video.frames).permute(0, 3, 1, 2).float() / 255
+    red = video.objects[0].masks[0]
+    oracle = _BoxOnly(EVAL_SCENES)
+    first = prompt_from_mask(red, "box", image_size=EVAL_SCENES.size, text="red square")
+    preds = propagate_box(oracle, frames, first, threshold=0.5)
+    assert len(preds) == len(frames) and oracle.prompts[0] == first
+    # the red square moves one pixel right per frame: the box of frame t is its mask on frame t - 1
+    for t in range(1, len(frames)):
+        x0, y0, x1, y1 = oracle.prompts[t].box
+        assert (x0, x1) == (first.box[0] + t - 1, first.box[2] + t - 1) and oracle.prompts[t].text == "red square"
+    last = (preds[-1].mask_logits[0, int(preds[-1].scores[0].argmax())] > 0).numpy()
+    assert last.sum() and last[:, : int(first.box[0]) + len(frames) - 1].sum() == 0  # on the moved square

@@ -228,3 +228,26 @@ def test_shared_image_features_equal_one_image_per_prompt(tiny):
         assert not torch.allclose(shared["mask_logits"][0], shared["mask_logits"][2])  # per-prompt, not per-image
         with pytest.raises(ValueError, match="image indices"):
             tiny(images, ex["token_ids"], ex["points"], ex["box"], ex["box_valid"], image_index=index[:2])
+
+
+def test_memory_state_keeps_its_size_over_a_100_frame_clip():
+    """The Perceiver memory is K latents whatever the clip length (SAM 3's memory bank grows with the clip)."""
+    model = build_student("tiny", seed=3).eval()
+    with torch.no_grad():
+        model.memory_attention.gate.fill_(0.5)  # an open gate: every frame reads the memory it is given
+    states = []
+    update = model.update_memory
+
+    def recording(out, state, valid):
+        new = update(out, state, valid)
+        states.append(new)
+        return new
+
+    model.update_memory = recording
+    s = model.config.image_size
+    frames = torch.rand(100, 3, s, s)
+    preds = StudentPredictor(model).predict_video(frames, Prompt(kind="box", box=(20.0, 20.0, 120.0, 140.0)))
+    assert len(preds) == len(states) == 100
+    assert {tuple(st.shape) for st in states} == {(1, model.config.memory_latents, model.config.dim)}
+    assert all(torch.isfinite(st).all() for st in states)
+    assert not torch.equal(states[0], states[-1])  # the state is rewritten each frame, not a constant

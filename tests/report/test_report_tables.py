@@ -223,6 +223,10 @@ def test_stage_times_table_reads_the_stages_own_records(tmp_path):
     table = stage_times_table(tmp_path)
     assert [r[0].value for r in table.rows] == ["export@xnnpack-int8", "data", "total"]  # slowest first
     assert [r[1].value for r in table.rows] == [60.0, 20.0, 80.0] and table.rows[0][2].value == 0.75
+    # a stage dvc.yaml no longer has (renamed) is not counted when the lock is given
+    pruned = stage_times_table(tmp_path, {"stages": {"data": {}}})
+    assert [(r[0].value, r[1].value) for r in pruned.rows] == [("data", 20.0), ("total", 20.0)]
+    assert "export@xnnpack-int8" in pruned.notes[0]
 
 
 def test_deployment_marks_an_export_from_before_the_split_stale(metrics_dir, tmp_path):

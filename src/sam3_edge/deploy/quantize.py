@@ -199,6 +199,24 @@ def quantize_int8(
     return eps, report
 
 
+def called_modules(module: nn.Module, example: tuple, kind: type[nn.Module]) -> set[str]:
+    """Names of the ``kind`` sub-modules one forward of ``module`` on ``example`` calls: what its exported program
+    holds (a program wrapping the whole student, as ``text`` does, exports only what its forward runs)."""
+    called: set[str] = set()
+    hooks = [
+        m.register_forward_hook(lambda *_, fqn=fqn: called.add(fqn))
+        for fqn, m in module.named_modules()
+        if isinstance(m, kind)
+    ]
+    try:
+        with torch.no_grad():
+            module(*example)
+    finally:
+        for h in hooks:
+            h.remove()
+    return called
+
+
 def quantize_8da4w(
     programs: ProgramSet,
     *,
@@ -222,10 +240,11 @@ def quantize_8da4w(
     for name, (module, example) in programs.items():
         module = copy.deepcopy(module).eval()
         report["embeddings_quantized"] += _quantize_embeddings(module, embedding_bits, sensitive, hits)
+        used = called_modules(module, example, nn.Linear)
         chosen = []
         for fqn, m in module.named_modules():
-            if not isinstance(m, nn.Linear):
-                continue
+            if not isinstance(m, nn.Linear) or fqn not in used:  # not in this program (the text program wraps
+                continue  # the whole student but runs only its text tower)
             if _sensitive(fqn, sensitive, hits):
                 report["linears_kept_float"][f"{name}:{fqn}"] = "sensitive"
             elif isinstance(m, nn.modules.linear.NonDynamicallyQuantizableLinear):

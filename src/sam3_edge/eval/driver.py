@@ -13,6 +13,8 @@ Video protocol extension: a predictor with a video path implements
 batch 1), the prompt given on frame 0 of ``frames``. Per object the driver starts the clip at the object's first
 annotated visible frame, prompts it there (``video_prompt`` kind, built from that frame's GT mask), and takes per
 frame the mask of the top-scored query when that score >= ``score_threshold`` (else empty: the object left).
+A predictor without ``predict_video`` (the teacher's image model, a ``.pte``) is tracked by :func:`propagate_box`
+(each frame prompted with the box of its own previous mask), and the block's ``video_path`` says which it was.
 
 Resume: ``evaluate_predictor(..., resume_dir=D, resume_key=K)`` saves each finished chunk of ``chunk_size``
 records as ``D/<part>.json`` tagged with ``K`` (a fingerprint of model, params and data); a restarted run merges
@@ -92,7 +94,8 @@ def run_concepts(
     flush()
 
 
-VIDEO_BASELINES = ("copy_first_mask", "no_memory")
+VIDEO_BASELINES = ("copy_first_mask", "no_memory", "box_propagation")
+VIDEO_PATHS = {True: "memory", False: "box_propagation"}  # has predict_video -> how the "model" J&F is made
 
 
 def _top_mask(pred: Prediction, shape: tuple[int, int], threshold: float) -> np.ndarray:
@@ -105,17 +108,38 @@ def _top_mask(pred: Prediction, shape: tuple[int, int], threshold: float) -> np.
     return upsample_masks(pr.mask_logits[0], [top], shape)[0]
 
 
+def propagate_box(predictor: Predictor, frames: torch.Tensor, prompt: Prompt, threshold: float) -> list[Prediction]:
+    """The image path as a tracker: frame 0 of ``frames`` [T, 3, S, S] takes ``prompt``; every later frame takes a
+    box prompt around the object's mask on the frame before (the top-scored query, when it clears ``threshold``;
+    the phrase rides along), and keeps the last box while the object is lost. -> T predictions.
+
+    The reference of a model without a memory path (the teacher: SAM 3's image model tracks this way in its
+    detector-tracker loop), and a baseline of every model: it needs no memory, only the model's own masks."""
+    side = frames.shape[-1]
+    current, preds = prompt, []
+    for t in range(frames.shape[0]):
+        pred = predictor.predict(frames[t : t + 1], [current])
+        preds.append(pred)
+        mask = _top_mask(pred, (side, side), threshold)
+        if mask.any():
+            current = prompt_from_mask(mask, "box", image_size=side, text=prompt.text)
+    return preds
+
+
 def video_objects(
     predictor: Predictor, videos: Iterable[VideoSample], p: EvaluateParams, skips: Skips
 ) -> dict[str, list[tuple[float, float]]]:
     """Per-object (J, F) of every object of ``videos`` (see the module docstring for the protocol), for the model
-    (``"model"``) and for two baselines measured on the same objects and frames:
+    (``"model"``: its ``predict_video``, or :func:`propagate_box` when it has none) and for the baselines,
+    measured on the same objects and frames:
 
     - ``copy_first_mask``: the ground-truth mask of the prompted frame, copied to every later frame (no model);
     - ``no_memory``: the predictor's image path on each frame alone, the prompt on the first frame only and on
-      later frames what ``predict_video`` gives them (``follow_prompt``: the phrase, nothing for a box / point).
+      later frames what ``predict_video`` gives them (``follow_prompt``: the phrase, nothing for a box / point);
+    - ``box_propagation``: the predictor's image path prompted on each frame with the box of its own previous
+      mask (:func:`propagate_box`).
     """
-    predict_video = predictor.predict_video  # type: ignore[attr-defined]
+    track = getattr(predictor, "predict_video", None)
     out: dict[str, list[tuple[float, float]]] = {"model": [], **{b: [] for b in VIDEO_BASELINES}}
     jf_args = {"skip_first_and_last": p.skip_first_and_last, "tolerance": p.boundary_tolerance}
     for video in videos:
@@ -135,7 +159,8 @@ def video_objects(
             evaluated = [t for t in annotated if t >= t0]
             shape = obj.masks[t0].shape
             with torch.inference_mode():
-                preds = predict_video(frames[t0:], prompt)
+                propagated = propagate_box(predictor, frames[t0:], prompt, p.score_threshold)
+                preds = propagated if track is None else track(frames[t0:], prompt)
                 if len(preds) != len(frames) - t0:
                     raise ValueError(
                         f"{predictor.name}.predict_video gave {len(preds)} predictions for {len(frames) - t0}"
@@ -155,20 +180,20 @@ def video_objects(
             out["copy_first_mask"].append(object_j_and_f([obj.masks[t0]] * len(evaluated), gt_masks, **jf_args))
             no_memory = [_top_mask(pred, shape, p.score_threshold) for pred in alone]
             out["no_memory"].append(object_j_and_f(no_memory, gt_masks, **jf_args))
+            boxed = [_top_mask(propagated[t - t0], shape, p.score_threshold) for t in evaluated]
+            out["box_propagation"].append(object_j_and_f(boxed, gt_masks, **jf_args))
     return out
 
 
-def video_block(per_object: dict[str, list[tuple[float, float]]]) -> dict[str, Any]:
-    """The ``video`` block of the metrics: J, F, J_and_F and the object count, then each baseline's J / F / J&F."""
+def video_block(per_object: dict[str, list[tuple[float, float]]], predictor: Predictor) -> dict[str, Any]:
+    """The ``video`` block of the metrics: J, F, J_and_F, the object count and ``video_path`` (how the model's
+    masks were made: its ``memory`` or ``box_propagation``), then each baseline's J / F / J&F."""
     return {
         **{k: v.to_json() for k, v in j_and_f(per_object["model"]).items()},
         "objects": len(per_object["model"]),
+        "video_path": VIDEO_PATHS[hasattr(predictor, "predict_video")],
         "baselines": {b: {k: v.to_json() for k, v in j_and_f(per_object[b]).items()} for b in VIDEO_BASELINES},
     }
-
-
-def _no_video_reason(predictor: Predictor) -> str:
-    return f"{predictor.name} has no predict_video (no video path)"
 
 
 def _finish(
@@ -222,10 +247,8 @@ def evaluate_samples(
     run_concepts(predictor, sa1b, acc, source="sa1b_", desc="eval sa1b")
     if videos is None:
         video: dict[str, Any] = {"status": "skipped", "reason": "no video index given"}
-    elif not hasattr(predictor, "predict_video"):
-        video = {"status": "skipped", "reason": _no_video_reason(predictor)}
     else:
-        video = video_block(video_objects(predictor, videos, params, acc.skips))
+        video = video_block(video_objects(predictor, videos, params, acc.skips), predictor)
     first = next((s for s in concepts if s.ask_text), None)
     return _finish(predictor, acc, video, first, params, predictions_dir, latency)
 
@@ -309,8 +332,6 @@ def evaluate_predictor(
 
     if video_index is None:
         video: dict[str, Any] = {"status": "skipped", "reason": "no video index given"}
-    elif not hasattr(predictor, "predict_video"):
-        video = {"status": "skipped", "reason": _no_video_reason(predictor)}
     else:
 
         def video_part(rec: Any) -> dict:
@@ -322,10 +343,12 @@ def evaluate_predictor(
         videos = limit(load_video_records(video_index), params.max_videos)
         for i, rec in enumerate(tqdm(videos, desc="video", unit="clip", disable=progress_disabled())):
             state = _cached(rdir, f"video-{i:05d}", resume_key, lambda r=rec: video_part(r))
+            if set(state["objects"]) != set(per_object):  # a part saved by code with other baselines
+                state = video_part(rec)
             for k, objects in state["objects"].items():
                 per_object[k] += [tuple(o) for o in objects]  # type: ignore[misc]
             acc.skips.counts.update(state["skips"])
-        video = video_block(per_object)
+        video = video_block(per_object, predictor)
 
     first = None
     if latency and pairs:

@@ -28,6 +28,7 @@ QUALITY_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("J&F", ("video.J_and_F",)),
     ("J&F copy first mask", ("video.baselines.copy_first_mask.J_and_F",)),
     ("J&F no memory", ("video.baselines.no_memory.J_and_F",)),
+    ("J&F box propagation", ("video.baselines.box_propagation.J_and_F",)),
     ("latency ms (eager)", ("latency.image_ms_median",)),
 )
 SIZE_MB_KEYS = ("size_mb", "pte_size_mb", "model_size_mb", "checkpoint_size_mb")
@@ -63,8 +64,10 @@ def quality_table(metrics_dir: Path, params: ReportParams) -> Table:
     table.notes.append(
         "mIoU text = instance mIoU of text prompts on positive pairs (Hungarian matching); "
         "cgF1 = pmF1 x IL_MCC (SA-Co); J&F on SA-V val clips, prompted on each object's first visible frame, "
-        "beside two baselines on the same frames: the first frame's GT mask copied to every frame, and the "
-        "model's image path frame by frame with no memory; definitions in sam3_edge.eval."
+        "beside three baselines on the same frames: the first frame's GT mask copied to every frame, the "
+        "model's image path frame by frame with no memory (the prompt on the first frame only), and its image path "
+        "prompted on each frame with the box of its own previous mask (box propagation: the J&F of a model "
+        "without a memory path, e.g. the teacher); definitions in sam3_edge.eval."
     )
     return table
 
@@ -249,11 +252,19 @@ def gates_table(metrics_dir: Path) -> Table:
     return table
 
 
-def stage_times_table(metrics_dir: Path) -> Table:
-    """metrics/pipeline.json (written by every stage as it finishes, stages/_common.py): {stages: {name: s}, total_s}."""
+def stage_times_table(metrics_dir: Path, lock: dict[str, Any] | None = None) -> Table:
+    """metrics/pipeline.json (written by every stage as it finishes, stages/_common.py): {stages: {name: s}, total_s}.
+
+    With ``lock`` (dvc.lock), a time recorded for a stage the pipeline no longer has (renamed or removed) is left
+    out of the rows and the total, and a note counts it."""
     table = Table("Pipeline stage times", ["stage", "seconds", "share"])
     f = MetricsFile.read(metrics_dir / "pipeline.json", stage="any stage under dvc repro")
     stages = f.data.get("stages") if f.exists and isinstance(f.data, dict) else None
+    if isinstance(stages, dict) and lock is not None and isinstance(lock.get("stages"), dict):
+        gone = sorted(set(stages) - set(lock["stages"]))
+        stages = {k: v for k, v in stages.items() if k not in gone}
+        if gone:
+            table.notes.append(f"Left out: {len(gone)} recorded stage(s) not in dvc.lock ({', '.join(gone)}).")
     if not isinstance(stages, dict) or not stages:
         table.rows.append(
             [
@@ -378,7 +389,7 @@ def report_tables(
             quantization_table(metrics_dir, params),
             deployment_table(metrics_dir),
             gates_table(metrics_dir),
-            stage_times_table(metrics_dir),
+            stage_times_table(metrics_dir, lock),
             artifacts_table(lock, Path(root)),
         ],
         "appendix": stage_metrics_tables(metrics_dir),
