@@ -3,7 +3,7 @@
 
 One backend: ``--backend B --quantized-root exports/quantized/student --out-root exports/pte/student/B
 --metrics-dir metrics/export/student/B``; the variants come from ``export.variants``, lowered ``export.jobs`` at a
-time. One variant: ``--quantized <dir> --out <dir> --metrics <json> [--reference <fp32 dir>]``.
+time, then the backend's ``export.backend_variants`` entry. One variant: ``--quantized <dir> --out <dir> --metrics <json> [--reference <fp32 dir>]``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def main() -> None:
                 args.out_root,
                 args.metrics_dir,
                 backend=args.backend,
-                variants=params.variants,
+                variants=params.variants_for(args.backend),
                 params=params,
             )
         except ExportError as err:

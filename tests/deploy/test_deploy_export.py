@@ -262,3 +262,51 @@ def test_8da4w_counts_only_the_linears_a_program_runs():
     eps, report = quantize_8da4w({"text": (Wrapper(), (torch.randn(1, 32),))}, group_size=32, embedding_bits=0)
     assert report["linears_quantized"] == 1 and report["linears_kept_float"] == {}
     assert set(eps) == {"text"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("variant", "target"), [("coreml_int8", "iOS17"), ("coreml_w4", "iOS18")])
+def test_coreml_recipes_lower_every_method_on_coreml(tmp_path, standin, variant, target):
+    """Core ML's own recipes (its PT2E quantizer; int4 weight-only) lower whole on Core ML, at the deployment
+    target the recipe needs; the XNNPACK recipes failed there (int4 embedding, dynamic int8 activations)."""
+    from sam3_edge.deploy.quantize import build_variant
+
+    programs, calibration = standin
+    eps, recipe = build_variant(variant, programs, calibration, group_size=32)
+    assert recipe["coreml_min_target"] == target and recipe["embeddings_quantized"] >= 1
+    ref = run_export(_quantized_dir(tmp_path, "fp32", standin), tmp_path / "fp32", backend="coreml", params=PARAMS)
+    folder = tmp_path / "quantized" / variant
+    folder.mkdir(parents=True)
+    save_inputs(folder / INPUTS_NAME, calibration)
+    save_programs(
+        folder, eps, {"status": "ok", "model": "standin", "variant": variant, "model_config": {}, "recipe": recipe}
+    )
+    params = ExportParams(max_size_ratio={variant: 1.0}, coreml_deployment_target="iOS17")
+    meta = run_export(folder, tmp_path / variant, backend="coreml", params=params, reference_dir=tmp_path / "fp32")
+    assert ref["status"] == "ok" and meta["status"] == "ok", meta.get("reason")
+    assert meta["coreml_deployment_target"] == target and meta["executed"] is False
+    assert meta["delegated_fraction"] == 1.0 and meta["file_bytes"] < ref["file_bytes"]
+
+
+@pytest.mark.slow
+def test_coreml_int8_leaves_arange_positions_in_float(tmp_path):
+    """coremltools builds ``arange`` as int32: a quantize node on it failed the conversion ("scale has dtype fp32
+    whereas input has dtype int32"), as the student's sine positions did."""
+    from torch import nn
+
+    from sam3_edge.deploy.lowering import lower_programs
+    from sam3_edge.deploy.quantize import quantize_coreml_int8
+
+    class Positions(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(16, 16)
+
+        def forward(self, x):
+            pos = torch.arange(x.shape[1], dtype=torch.float32)[None, :, None] * 0.1
+            return self.proj(x + pos)
+
+    x = torch.randn(1, 8, 16)
+    eps, _ = quantize_coreml_int8({"image": (Positions().eval(), (x,))}, {"image": [(x,), (x * 2,)]})
+    low = lower_programs(eps, "coreml", variant="coreml_int8")
+    assert low.delegation["delegated_fraction"] == 1.0

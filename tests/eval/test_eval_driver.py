@@ -54,7 +54,7 @@ def test_perfect_predictions_score_one_everywhere(tmp_path):
     # the image path without the first frame's prompt (a box prompt: later frames get nothing) is perfect
     copy, alone = m["video"]["baselines"]["copy_first_mask"], m["video"]["baselines"]["no_memory"]
     assert 0.0 < copy["J_and_F"] < 0.9 and 0.0 <= alone["J_and_F"] < 0.9
-    assert m["video"]["video_path"] == "memory" and m["video"]["baselines"]["box_propagation"]["J_and_F"] > 0.9
+    assert m["video"]["video_path"] == "predict_video" and m["video"]["baselines"]["box_propagation"]["J_and_F"] > 0.9
     assert copy["J_and_F"] == pytest.approx((copy["J"] + copy["F"]) / 2)
     assert m["latency"]["image_ms_median"] > 0 and m["latency"]["runs"] == 2
     assert m["skips"] == {}

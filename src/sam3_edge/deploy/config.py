@@ -11,10 +11,11 @@ from typing import Literal
 
 from sam3_edge.config import check
 
-Variant = Literal["fp32", "fp16", "int8", "8da4w", "qat"]
-BuiltVariant = Literal["fp32", "fp16", "int8", "8da4w"]  # made from the trained student (qat: own stage)
+Variant = Literal["fp32", "fp16", "int8", "8da4w", "qat", "coreml_int8", "coreml_w4"]
+# made from the trained student (qat: own stage); coreml_*: Core ML's recipes (export.backend_variants.coreml)
+BuiltVariant = Literal["fp32", "fp16", "int8", "8da4w", "coreml_int8", "coreml_w4"]
 Backend = Literal["xnnpack", "coreml", "qnn"]
-QUANTIZED_VARIANTS = ("int8", "8da4w", "qat")
+QUANTIZED_VARIANTS = ("int8", "8da4w", "qat", "coreml_int8", "coreml_w4")
 
 
 @dataclass(frozen=True)
@@ -80,10 +81,18 @@ class ExportParams:
     min_parity_cosine: float = 0.98  # cosine of the .pte's and the eager program's mask logits
     parity_min_foreground: float = 0.001  # an IoU counts where the eager mask covers at least this pixel fraction
     jobs: int = 2  # variants of one backend lowered side by side, in processes of their own (export stage)
+    backend_variants: dict[str, tuple[Variant, ...]] = field(default_factory=dict)  # more variants for one backend
+
+    def variants_for(self, backend: str) -> tuple[str, ...]:
+        """What export@<backend> lowers after fp32: ``variants``, then that backend's ``backend_variants``."""
+        return (*self.variants, *(v for v in self.backend_variants.get(backend, ()) if v not in self.variants))
 
     def __post_init__(self) -> None:
         check(len(self.backends) > 0, "backends", "must list at least one backend")
         check(self.jobs >= 1, "jobs", "must be >= 1")
+        for b, vs in self.backend_variants.items():
+            check(b in ("xnnpack", "coreml", "qnn"), f"backend_variants.{b}", "unknown backend")
+            check("fp32" not in vs, f"backend_variants.{b}", "fp32 is the reference, always exported first")
         check("fp32" not in self.variants, "variants", "fp32 is the reference, always exported first")
         check("fp32" not in self.real_variants, "real_variants", "fp32 is the reference, always exported first")
         for k, v in self.max_size_ratio.items():

@@ -44,6 +44,11 @@ INPUTS_NAME = "inputs.safetensors"
 DISK_MARGIN = 1.5  # free space needed = estimated .pte bytes x this (the .pt2 programs are the estimate)
 
 
+def _ios(target: str) -> int:
+    """``"iOS17"`` -> 17 (Core ML deployment targets order by their number)."""
+    return int(target.removeprefix("iOS"))
+
+
 class SizeCheckError(RuntimeError):
     """A variant's ``.pte`` is larger than its float source (or over its params ratio)."""
 
@@ -235,6 +240,9 @@ def run_export(
     if qmeta.get("status") != "ok":
         return _write_skip(out_dir, {**base, "status": "skipped", "reason": f"source variant: {qmeta.get('reason')}"})
     groups = {name: [m for m in methods if m in programs] for name, methods in PTE_FILES.items()}
+    coreml_target = max(  # a Core ML recipe may need a newer OS than the params' target (int4 weights: iOS18)
+        params.coreml_deployment_target, qmeta.get("recipe", {}).get("coreml_min_target", "iOS16"), key=_ios
+    )
     lowered = {}
     try:
         for name, methods in groups.items():
@@ -243,7 +251,7 @@ def run_export(
                     {m: programs[m] for m in methods},
                     backend,
                     variant=variant,
-                    coreml_target=params.coreml_deployment_target,
+                    coreml_target=coreml_target,
                     qnn_soc=params.qnn_soc,
                 )
     except BackendUnavailable as err:
@@ -267,6 +275,7 @@ def run_export(
         **base,
         "status": "ok",
         "reason": "",
+        **({"coreml_deployment_target": coreml_target} if backend == "coreml" else {}),
         "file_bytes": sum(sizes.values()),
         "files": {
             name: {

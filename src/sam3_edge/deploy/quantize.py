@@ -264,10 +264,150 @@ def quantize_8da4w(
     return eps, report
 
 
+def quantize_coreml_int8(
+    programs: ProgramSet,
+    calibration: Calibration,
+    *,
+    per_channel: bool = True,
+    sensitive: Sequence[str] = (),
+    embedding_bits: int = 8,
+    hits: set[str] | None = None,
+) -> tuple[dict[str, ExportedProgram], dict[str, Any]]:
+    """PT2E static int8 with Core ML's own quantizer (``executorch.backends.apple.coreml.quantizer.CoreMLQuantizer``
+    over coremltools' ``LinearQuantizerConfig``: symmetric int8 weights per channel, uint8 activations), calibrated
+    on ``calibration[name]``: the path ExecuTorch documents for Core ML. The XNNPACK quantizer's graphs do not
+    convert (coremltools: "scale has dtype fp32 whereas input has dtype int32").
+
+    Annotations stay on float weights and on float tensors computed from the inputs: integer tensors and constant
+    sub-graphs (the sine positions: ``arange`` -> ..., which coremltools builds as int32) are left unquantized, as
+    are ``sensitive`` layers."""
+    from coremltools.optimize.torch.quantization.quantization_config import (
+        LinearQuantizerConfig,
+        QuantizationScheme,
+    )
+    from executorch.backends.apple.coreml.quantizer import CoreMLQuantizer
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    own_hits = hits is None
+    hits = set() if hits is None else hits
+
+    def annotated(model: torch.fx.GraphModule) -> set[torch.fx.Node]:
+        """Float weights (``get_attr``) and float tensors computed from the inputs: not constant sub-graphs."""
+        live: set[torch.fx.Node] = set()
+        for node in model.graph.nodes:
+            if node.op == "placeholder" or any(i in live for i in node.all_input_nodes):
+                live.add(node)
+        keep = set()
+        for node in model.graph.nodes:
+            stack = node.meta.get("nn_module_stack") or {}
+            if (node.op == "get_attr" or node in live) and _is_float(node):
+                if not any(_sensitive(path, sensitive, hits) for path, _ in stack.values()):
+                    keep.add(node)
+        return keep
+
+    class _Annotated(CoreMLQuantizer):
+        def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+            model = super().annotate(model)
+            keep = annotated(model)
+            quantizable = keep.__contains__
+            for node in model.graph.nodes:
+                ann = node.meta.get("quantization_annotation")
+                if ann is None:
+                    continue
+                if not quantizable(node):
+                    ann.output_qspec = None
+                for inp in [i for i in ann.input_qspec_map if not quantizable(i)]:
+                    del ann.input_qspec_map[inp]
+            return model
+
+    config = LinearQuantizerConfig.from_dict(
+        {
+            "global_config": {
+                "quantization_scheme": QuantizationScheme.symmetric,
+                "activation_dtype": torch.quint8,
+                "weight_dtype": torch.qint8,
+                "weight_per_channel": per_channel,
+            }
+        }
+    )
+    eps, report = {}, {"embeddings_quantized": 0, "calibration_batches": {}}
+    for name, (module, example) in programs.items():
+        batches = calibration.get(name) or []
+        if not batches:
+            raise ValueError(f"coreml_int8: no calibration inputs for program {name!r}")
+        module = copy.deepcopy(module).eval()
+        report["embeddings_quantized"] += _quantize_embeddings(module, embedding_bits, sensitive, hits)
+        with torch.no_grad():
+            graph = torch.export.export(module, example, strict=False).module()
+            prepared = prepare_pt2e(graph, _Annotated(config))
+            for inputs in batches:
+                prepared(*inputs)
+            converted = convert_pt2e(prepared)
+        eps[name] = _export(converted, example)
+        report["calibration_batches"][name] = len(batches)
+    if own_hits:
+        _check_sensitive(sensitive, hits)
+    return eps, report
+
+
+def quantize_weight_only(
+    programs: ProgramSet,
+    *,
+    bits: int = 4,
+    group_size: int = 32,
+    sensitive: Sequence[str] = (),
+    embedding_bits: int = 4,
+    hits: set[str] | None = None,
+) -> tuple[dict[str, ExportedProgram], dict[str, Any]]:
+    """torchao weight-only ``bits``-bit grouped weights for the ``nn.Linear`` layers a program runs (float
+    activations: what Core ML takes; int4 needs iOS18's ``constexpr_blockwise_shift_scale``) and ``embedding_bits``
+    token embeddings. Shapes not divisible by the group and ``sensitive`` layers stay float."""
+    from torchao.quantization import quantize_
+    from torchao.quantization.granularity import PerAxis, PerGroup
+    from torchao.quantization.quant_api import IntxWeightOnlyConfig
+
+    config = IntxWeightOnlyConfig(
+        weight_dtype=getattr(torch, f"int{bits}"), granularity=PerGroup(group_size) if group_size else PerAxis(0)
+    )
+    own_hits = hits is None
+    hits = set() if hits is None else hits
+    eps, report = {}, {"embeddings_quantized": 0, "linears_quantized": 0, "linears_kept_float": {}}
+    for name, (module, example) in programs.items():
+        module = copy.deepcopy(module).eval()
+        report["embeddings_quantized"] += _quantize_embeddings(module, embedding_bits, sensitive, hits)
+        used = called_modules(module, example, nn.Linear)
+        chosen = []
+        for fqn, m in module.named_modules():
+            if not isinstance(m, nn.Linear) or fqn not in used:
+                continue
+            if _sensitive(fqn, sensitive, hits):
+                report["linears_kept_float"][f"{name}:{fqn}"] = "sensitive"
+            elif group_size and m.in_features % group_size:
+                report["linears_kept_float"][f"{name}:{fqn}"] = f"in_features {m.in_features} % group {group_size}"
+            else:
+                chosen.append(fqn)
+        if chosen:
+            quantize_(
+                module, config, filter_fn=lambda m, fqn, chosen=chosen: isinstance(m, nn.Linear) and fqn in chosen
+            )
+        report["linears_quantized"] += len(chosen)
+        eps[name] = _export(module, example)
+    if own_hits:
+        _check_sensitive(sensitive, hits)
+    return eps, report
+
+
 def _check_sensitive(sensitive: Sequence[str], hits: set[str]) -> None:
     missing = sorted(set(sensitive) - hits)
     if missing:
         raise ValueError(f"sensitive_layers {missing} match no quantizable layer of the student (typo?)")
+
+
+# Core ML variants (export.backend_variants.coreml): the recipe and the lowest Core ML deployment target that runs it
+COREML_RECIPES: dict[str, dict[str, str]] = {
+    "coreml_int8": {"recipe": "int8_pt2e_coreml (W8A8, embedding int8)", "coreml_min_target": "iOS17"},
+    "coreml_w4": {"recipe": "w4_torchao_weight_only (linears int4, embedding int4)", "coreml_min_target": "iOS18"},
+}
 
 
 def build_variant(
@@ -295,6 +435,14 @@ def build_variant(
         return export_fp32(programs), {"recipe": "fp32"}
     if kind == "fp16":
         return export_fp16(programs), {"recipe": "fp16"}
+    if kind in COREML_RECIPES:  # Core ML's own recipes: every program, the text program included
+        if kind == "coreml_int8":
+            eps, rep = quantize_coreml_int8(
+                programs, calibration, per_channel=per_channel, sensitive=sensitive, embedding_bits=8
+            )
+        else:
+            eps, rep = quantize_weight_only(programs, bits=4, group_size=group_size, sensitive=sensitive)
+        return eps, {**rep, **COREML_RECIPES[kind], "programs": {name: COREML_RECIPES[kind]["recipe"] for name in eps}}
     if kind not in ("int8", "8da4w"):
         raise ValueError(f"unknown variant {variant!r} (recipe {recipe!r})")
     hits: set[str] = set()

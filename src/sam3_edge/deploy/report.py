@@ -12,6 +12,7 @@ _KEPT_STRINGS = {
     "backend",
     "recipe",
     "not_executed_reason",
+    "coreml_deployment_target",
     "calibration",
     "partition_mode",
 }

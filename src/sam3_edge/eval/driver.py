@@ -95,7 +95,9 @@ def run_concepts(
 
 
 VIDEO_BASELINES = ("copy_first_mask", "no_memory", "box_propagation")
-VIDEO_PATHS = {True: "memory", False: "box_propagation"}  # has predict_video -> how the "model" J&F is made
+# has predict_video -> how the "model" J&F is made: the model's own video path (the student's memory, the image
+# teacher's tracking by detection) or, without one, propagate_box
+VIDEO_PATHS = {True: "predict_video", False: "box_propagation"}
 
 
 def _top_mask(pred: Prediction, shape: tuple[int, int], threshold: float) -> np.ndarray:
@@ -187,7 +189,7 @@ def video_objects(
 
 def video_block(per_object: dict[str, list[tuple[float, float]]], predictor: Predictor) -> dict[str, Any]:
     """The ``video`` block of the metrics: J, F, J_and_F, the object count and ``video_path`` (how the model's
-    masks were made: its ``memory`` or ``box_propagation``), then each baseline's J / F / J&F."""
+    masks were made: its own ``predict_video`` or ``box_propagation``), then each baseline's J / F / J&F."""
     return {
         **{k: v.to_json() for k, v in j_and_f(per_object["model"]).items()},
         "objects": len(per_object["model"]),
