@@ -1,7 +1,8 @@
 """Run frozen dvc.yaml stages on purpose, as `dvc repro` would run them, then record them in dvc.lock.
 
     python scripts/run_frozen.py teacher_fit                      (make teacher-fit)
-    python scripts/run_frozen.py real_quantize real_export_fp32 real_export real_benchmark   (make bench-real)
+    python scripts/run_frozen.py real_quantize real_export_fp32 real_export real_export_coreml real_benchmark
+                                                                  (make bench-real)
 
 `dvc repro` never runs a frozen stage (the shipped teacher's fit, the half-hour real-size exports), and `dvc
 unfreeze` would rewrite the hand-written dvc.yaml. A name selects a stage or every item of a foreach / matrix stage

@@ -23,6 +23,9 @@ def main() -> None:
     p.add_argument("--quantized-root", help="dep: the quantize stages' folder, one sub-folder per variant")
     p.add_argument("--out-root", help="out: one folder per variant (text.pte + image.pte + meta.json)")
     p.add_argument("--metrics-dir", help="out: one <variant>.json per variant")
+    p.add_argument(
+        "--backend-variants-only", action="store_true", help="fp32 and export.backend_variants.<backend> only"
+    )
     p.add_argument("--quantized", help="dep: the quantize stage's folder of one variant")
     p.add_argument("--reference", help="dep: the fp32 export folder of the same backend (size check)")
     p.add_argument("--out", help="out: folder with text.pte + image.pte + meta.json")
@@ -38,7 +41,9 @@ def main() -> None:
                 args.out_root,
                 args.metrics_dir,
                 backend=args.backend,
-                variants=params.variants_for(args.backend),
+                variants=params.backend_variants.get(args.backend, ())
+                if args.backend_variants_only
+                else params.variants_for(args.backend),
                 params=params,
             )
         except ExportError as err:
