@@ -227,15 +227,29 @@ def quantize_8da4w(
     embedding_bits: int = 8,
     hits: set[str] | None = None,
 ) -> tuple[dict[str, ExportedProgram], dict[str, Any]]:
-    """torchao int8 dynamic activation + int4 weight for ``nn.Linear``; shapes not divisible by the group are kept
-    float. ``hits``: as :func:`quantize_int8`."""
-    from torchao.quantization import quantize_
+    """torchao int8 dynamic activation + int4 weight for ``nn.Linear`` (:func:`_quantize_linears`)."""
     from torchao.quantization.granularity import PerAxis, PerGroup
     from torchao.quantization.quant_api import Int8DynamicActivationIntxWeightConfig
 
     config = Int8DynamicActivationIntxWeightConfig(
         weight_dtype=torch.int4, weight_granularity=PerGroup(group_size) if group_size else PerAxis(0)
     )
+    return _quantize_linears(programs, config, group_size, sensitive, embedding_bits, hits)
+
+
+def _quantize_linears(
+    programs: ProgramSet,
+    config: Any,
+    group_size: int,
+    sensitive: Sequence[str],
+    embedding_bits: int,
+    hits: set[str] | None,
+) -> tuple[dict[str, ExportedProgram], dict[str, Any]]:
+    """torchao ``config`` on the ``nn.Linear`` layers each program's forward calls (+ ``embedding_bits``
+    embeddings); sensitive layers, ``nn.MultiheadAttention``'s own projection and shapes not divisible by the group
+    stay float, each listed with its reason. ``hits``: as :func:`quantize_int8`."""
+    from torchao.quantization import quantize_
+
     own_hits = hits is None
     hits = set() if hits is None else hits
     eps, report = {}, {"embeddings_quantized": 0, "linears_quantized": 0, "linears_kept_float": {}}
@@ -310,14 +324,13 @@ def quantize_coreml_int8(
         def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
             model = super().annotate(model)
             keep = annotated(model)
-            quantizable = keep.__contains__
             for node in model.graph.nodes:
                 ann = node.meta.get("quantization_annotation")
                 if ann is None:
                     continue
-                if not quantizable(node):
+                if node not in keep:
                     ann.output_qspec = None
-                for inp in [i for i in ann.input_qspec_map if not quantizable(i)]:
+                for inp in [i for i in ann.input_qspec_map if i not in keep]:
                     del ann.input_qspec_map[inp]
             return model
 
@@ -403,40 +416,14 @@ def quantize_weight_only(
 ) -> tuple[dict[str, ExportedProgram], dict[str, Any]]:
     """torchao weight-only ``bits``-bit grouped weights for the ``nn.Linear`` layers a program runs (float
     activations: what Core ML takes; int4 needs iOS18's ``constexpr_blockwise_shift_scale``) and ``embedding_bits``
-    token embeddings. Shapes not divisible by the group and ``sensitive`` layers stay float."""
-    from torchao.quantization import quantize_
+    token embeddings (:func:`_quantize_linears`)."""
     from torchao.quantization.granularity import PerAxis, PerGroup
     from torchao.quantization.quant_api import IntxWeightOnlyConfig
 
     config = IntxWeightOnlyConfig(
         weight_dtype=getattr(torch, f"int{bits}"), granularity=PerGroup(group_size) if group_size else PerAxis(0)
     )
-    own_hits = hits is None
-    hits = set() if hits is None else hits
-    eps, report = {}, {"embeddings_quantized": 0, "linears_quantized": 0, "linears_kept_float": {}}
-    for name, (module, example) in programs.items():
-        module = copy.deepcopy(module).eval()
-        report["embeddings_quantized"] += _quantize_embeddings(module, embedding_bits, sensitive, hits)
-        used = called_modules(module, example, nn.Linear)
-        chosen = []
-        for fqn, m in module.named_modules():
-            if not isinstance(m, nn.Linear) or fqn not in used:
-                continue
-            if _sensitive(fqn, sensitive, hits):
-                report["linears_kept_float"][f"{name}:{fqn}"] = "sensitive"
-            elif group_size and m.in_features % group_size:
-                report["linears_kept_float"][f"{name}:{fqn}"] = f"in_features {m.in_features} % group {group_size}"
-            else:
-                chosen.append(fqn)
-        if chosen:
-            quantize_(
-                module, config, filter_fn=lambda m, fqn, chosen=chosen: isinstance(m, nn.Linear) and fqn in chosen
-            )
-        report["linears_quantized"] += len(chosen)
-        eps[name] = _export(module, example)
-    if own_hits:
-        _check_sensitive(sensitive, hits)
-    return eps, report
+    return _quantize_linears(programs, config, group_size, sensitive, embedding_bits, hits)
 
 
 def _check_sensitive(sensitive: Sequence[str], hits: set[str]) -> None:
