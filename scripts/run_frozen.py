@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+PIPELINES = ("dvc.yaml", "real/dvc.yaml")  # the default pipeline (teacher_fit) and the real-size one
 
 
 def frozen_stages(root: Path, names: list[str]) -> list[tuple[str, str]]:
@@ -29,16 +30,17 @@ def frozen_stages(root: Path, names: list[str]) -> list[tuple[str, str]]:
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:
-        stages = [s for s in repo.index.stages if s.path_in_repo == "dvc.yaml"]
+        stages = [s for s in repo.index.stages if s.path_in_repo in PIPELINES]
     picked = []
     for name in names:
-        found = [s for s in stages if s.addressing == name or s.addressing.startswith(f"{name}@")]
+        found = [s for s in stages if s.name == name or s.name.startswith(f"{name}@")]
         if not found:
             raise SystemExit(f"dvc.yaml has no stage {name!r}")
         thawed = [s.addressing for s in found if not s.frozen]
         if thawed:
             raise SystemExit(f"{thawed}: not frozen; `dvc repro` runs them")
         picked += [(s.addressing, s.cmd if isinstance(s.cmd, str) else " && ".join(s.cmd)) for s in found]
+    # a stage of real/dvc.yaml is addressed "real/dvc.yaml:<name>" (what `dvc commit` takes)
     return picked
 
 

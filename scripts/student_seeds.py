@@ -3,7 +3,7 @@
     python scripts/student_seeds.py --seeds 1 2 [--reuse-pipeline-seed]     (make seeds)
 
 For each seed N it writes ``runs/seeds/seed-N/params.yaml`` (params.yaml with ``student.init_seed: N``) and runs
-the student stages of dvc.yaml (distill_phase1 -> distill_phase2 -> distill_video -> finetune_saco ->
+the student stages of dvc.yaml (distill_phase1 -> distill_phase2 -> finetune_saco -> distill_video ->
 evaluate@student) with their own commands, outputs redirected under ``runs/seeds/seed-N/``; the teacher, caches
 and data are the pipeline's (run ``dvc repro`` first). The pipeline's own student counts as the seed of
 params.yaml's ``student.init_seed`` (``metrics/eval/student.json``), unless that seed is listed again. A killed run
@@ -30,7 +30,7 @@ from sam3_edge.utils import sources_digest, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
-CHAIN = ("distill_phase1", "distill_phase2", "distill_video", "finetune_saco")
+CHAIN = ("distill_phase1", "distill_phase2", "finetune_saco", "distill_video")
 REDIRECT = ("checkpoints/", "metrics/train/", "metrics/eval/", "dvclive/", "predictions/")
 
 

@@ -3,7 +3,7 @@ compare every checkpoint tensor bit for bit.
 
     python scripts/train_equivalence.py --old /path/to/old/checkout --new . [--steps 6] [--out /tmp/train_eq]
 
-The chain is dvc.yaml's (distill_phase1 -> distill_phase2 -> distill_video -> finetune_saco -> qat), each stage
+The chain is dvc.yaml's (distill_phase1 -> distill_phase2 -> finetune_saco -> distill_video -> qat), each stage
 cut to ``--steps`` steps (checkpoints every half), run from this project's data, teacher and caches (run
 ``dvc repro`` first) with each checkout's ``stages/`` and ``src/``, outputs under ``--out/{old,new}``. Every
 ``final`` and ``last`` checkpoint (weights, stage modules, optimizer state, RNG) must hold identical tensors; the

@@ -18,14 +18,15 @@ def test_real_size_stages_are_frozen_and_follow_params():
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     picked = run_frozen.frozen_stages(ROOT, ["real_quantize", "real_export_fp32", "real_export"])
     names = [name for name, _ in picked]
-    assert names == [
-        *(f"real_quantize@{v}" for v in params["quantize"]["real_variants"]),
-        "real_export_fp32",
-        *(f"real_export@{v}" for v in params["export"]["real_variants"]),
+    assert names == [  # the real-size pipeline's own dvc.yaml, off the default `dvc repro`
+        *(f"real/dvc.yaml:real_quantize@{v}" for v in params["quantize"]["real_variants"]),
+        "real/dvc.yaml:real_export_fp32",
+        *(f"real/dvc.yaml:real_export@{v}" for v in params["export"]["real_variants"]),
     ]
     cmds = dict(picked)
-    assert "--real-size" in cmds[names[0]] and "--reference" not in cmds["real_export_fp32"]
-    assert all("--reference exports/pte/real/xnnpack_fp32" in cmds[n] for n in names if n.startswith("real_export@"))
+    assert "--real-size" in cmds[names[0]] and "--reference" not in cmds["real/dvc.yaml:real_export_fp32"]
+    assert all("--reference exports/pte/real/xnnpack_fp32" in cmds[n] for n in names if "real_export@" in n)
+    assert [n for n, _ in run_frozen.frozen_stages(ROOT, ["teacher_fit"])] == ["teacher_fit"]  # the root dvc.yaml
 
 
 def test_refuses_unknown_and_unfrozen_stages():

@@ -116,6 +116,11 @@ def test_headline_holds_numbers_only_for_a_readable_dvc_metrics_show():
     assert out["student"] == {"text": 0.4, "point": 0.4, "box": 0.4, "presence_f1": 0.9, "sensitivity": 0.6}
     assert out["_gates"]["go"] == 0 and out["_gates"]["ratio_text"] == 0.5
     assert set(out["_gates"]) == {"go", "failed", "ratio_text", "ratio_point", "ratio_box"}
+    assert "_deploy" not in out  # no benchmark: no deploy row
+    bench = {"summary": {"int8": {"xnnpack": {"size_mb": 64.06, "image_latency_ms": 187.1, "video_fps": 5.1}}}}
+    gates = evaluate_gates(GatesParams(), eval_metrics=evals, benchmark=bench)
+    out = headline(evals, gates)
+    assert out["_deploy"] == {"mb": 64.06, "ms": 187.1, "fps": 5.1}  # the measured benchmark gates only
 
     def leaves(node):
         return [x for v in node.values() for x in (leaves(v) if isinstance(v, dict) else [v])]

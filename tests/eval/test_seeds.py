@@ -54,7 +54,7 @@ def test_the_seed_runner_reuses_the_pipeline_commands_with_outputs_moved():
     assert argv[argv.index("--init") + 1] == "runs/seeds/seed-1/checkpoints/distill_phase1/final.safetensors"
     assert argv[argv.index("--cache") + 1] == "cache/teacher/train"  # shared inputs stay
     ev = mod.redirect(cmds["evaluate@student"], "runs/x", "p.yaml")
-    assert ev[ev.index("--spec") + 1] == "student:runs/x/checkpoints/finetune_saco/final.safetensors"
+    assert ev[ev.index("--spec") + 1] == "student:runs/x/checkpoints/distill_video/final.safetensors"
     assert ev[ev.index("--metrics") + 1] == "runs/x/metrics/eval/student.json"
 
 

@@ -93,21 +93,69 @@ def test_export_programs_are_exportable_with_static_shapes(tiny):
         for w, g in zip(want, got, strict=True):
             torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5)
     mask_logits, scores, state = programs["video_step"][0](*programs["video_step"][1])
-    assert state.shape == (1, tiny.config.memory_latents, tiny.config.dim)
+    assert state.shape == (1, tiny.config.memory_latents + 1, tiny.config.dim)  # latents + the object pointer
 
 
-def test_video_gate_zero_init_equals_image_output():
+def test_first_frame_video_output_equals_image_output():
+    """An invalid memory (the first frame) is padding for the prompt and gated off for the image tokens."""
     model = build_student("tiny", seed=2).eval()
     ex = model.example_inputs(2)
-    state = torch.randn(2, model.config.memory_latents, model.config.dim)
+    state = torch.rand(2, model.config.memory_slots, model.config.dim)
     with torch.no_grad():
         image_out = model(**ex)
-        video_out = model(**ex, memory_state=state, memory_valid=torch.ones(2))
-        assert torch.equal(video_out["mask_logits"], image_out["mask_logits"])
-        assert torch.equal(video_out["scores"], image_out["scores"])
-        model.memory_attention.gate.fill_(0.5)  # an open gate must change the output: the path is wired
-        opened = model(**ex, memory_state=state, memory_valid=torch.ones(2))
-    assert not torch.allclose(opened["mask_logits"], image_out["mask_logits"])
+        model.memory_attention.gate.fill_(0.5)
+        first = model(**ex, memory_state=state, memory_valid=torch.zeros(2))
+        torch.testing.assert_close(first["mask_logits"], image_out["mask_logits"], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(first["scores"], image_out["scores"], atol=1e-6, rtol=1e-5)
+        later = model(**ex, memory_state=state, memory_valid=torch.ones(2))  # a valid memory is read: wired
+    assert not torch.allclose(later["mask_logits"], image_out["mask_logits"])
+
+
+@pytest.mark.parametrize("tokens", [False, True])
+def test_memory_joins_the_prompt_and_points_where_no_box_is_given(tokens):
+    from dataclasses import replace
+
+    model = build_student(replace(VARIANTS["tiny"], memory_prompt_tokens=tokens), seed=2).eval()
+    m, d, s = model.config.memory_latents, model.config.dim, model.config.image_size
+    ex = model.example_inputs(2)
+    ex["box_valid"] = torch.tensor([1.0, 0.0])  # prompt 0 brings its own box, prompt 1 none
+    state = torch.randn(2, m + 1, d)
+    state[:, -1, :4] = torch.tensor([0.1, 0.2, 0.5, 0.6])  # the object pointer
+    with torch.no_grad():
+        text, valid = model.encode_text(ex["token_ids"])
+        geo = (ex["points"], ex["box"], ex["box_valid"])
+        plain = model.encode_prompt(text, valid, *geo)
+        read = model.encode_prompt(text, valid, *geo, state, torch.ones(2))
+        first = model.encode_prompt(text, valid, *geo, state, torch.zeros(2))
+        boxed = model.encode_prompt(text, valid, ex["points"], torch.tensor([[0.1, 0.2, 0.5, 0.6]]) * s, torch.ones(2))
+    n = plain.tokens.shape[1]
+    assert read.tokens.shape[1] == n + m * tokens and (read.bias[..., n:] == 0).all()
+    assert torch.equal(read.tokens[0, :n], plain.tokens[0, :n])  # its own box wins over the pointer
+    torch.testing.assert_close(read.tokens[1, :n], boxed.tokens[1, :n])  # the pointer is prompt 1's box
+    assert torch.equal(first.tokens[:, :n], plain.tokens) and (first.bias[..., n:] < -1).all()  # padding
+    with pytest.raises(ValueError, match="memory_valid"):
+        model.encode_prompt(text, valid, *geo, state)
+
+
+def test_object_pointer_follows_the_top_detection_and_waits_while_the_object_is_lost():
+    from sam3_edge.models.memory import next_pointer
+
+    boxes = torch.tensor([[[0.0, 0.0, 0.2, 0.2], [0.5, 0.5, 0.9, 0.8]]]).repeat(3, 1, 1)
+    scores = torch.tensor([[0.1, 0.9], [0.3, 0.2], [0.3, 0.2]])
+    previous = torch.tensor([[0.4, 0.4, 0.6, 0.6]]).repeat(3, 1)
+    got = next_pointer(boxes, scores, previous, torch.tensor([True, True, False]), 0.5)
+    assert torch.equal(got[0], boxes[0, 1])  # found: the top-scored box
+    assert torch.equal(got[1], previous[1])  # lost (0.3 < 0.5): the last place it was seen
+    assert torch.equal(got[2], boxes[2, 0])  # nowhere known (a first frame without a box): its top box
+    # through the student: a first frame prompted with a box it does not confirm keeps the prompt's box
+    model = build_student("tiny", seed=3).eval()
+    ex = model.example_inputs(1)
+    state, valid = model.init_memory(1)
+    with torch.no_grad():
+        out = model(**ex, memory_state=state, memory_valid=valid)
+        out["scores"] = torch.zeros_like(out["scores"])  # nothing found
+        kept = model.update_memory(out, state, valid)[:, -1, :4]
+    torch.testing.assert_close(kept, ex["box"] / model.config.image_size)
 
 
 def test_predictor_takes_every_prompt_kind(tiny):
@@ -248,6 +296,6 @@ def test_memory_state_keeps_its_size_over_a_100_frame_clip():
     frames = torch.rand(100, 3, s, s)
     preds = StudentPredictor(model).predict_video(frames, Prompt(kind="box", box=(20.0, 20.0, 120.0, 140.0)))
     assert len(preds) == len(states) == 100
-    assert {tuple(st.shape) for st in states} == {(1, model.config.memory_latents, model.config.dim)}
+    assert {tuple(st.shape) for st in states} == {(1, model.config.memory_slots, model.config.dim)}
     assert all(torch.isfinite(st).all() for st in states)
     assert not torch.equal(states[0], states[-1])  # the state is rewritten each frame, not a constant

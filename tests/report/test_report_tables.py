@@ -209,7 +209,8 @@ def test_write_report_end_to_end(metrics_dir, tmp_path):
     ]
     presence = json.loads((tmp_path / "reports" / "plots" / "presence.json").read_text())
     assert [p["model"] for p in presence] == ["teacher", "student"]
-    assert len(written) == 5
+    assert len(written) == 6
+    assert written[3].name == "pipeline.json" and json.loads(written[3].read_text()) == {}  # no stage times
 
 
 def test_stage_times_table_reads_the_stages_own_records(tmp_path):
@@ -227,6 +228,12 @@ def test_stage_times_table_reads_the_stages_own_records(tmp_path):
     pruned = stage_times_table(tmp_path, {"stages": {"data": {}}})
     assert [(r[0].value, r[1].value) for r in pruned.rows] == [("data", 20.0), ("total", 20.0)]
     assert "export@xnnpack-int8" in pruned.notes[0]
+    # the declared pipeline-time metric sums the same stages as the table
+    from sam3_edge.report.tables import pipeline_summary
+
+    assert pipeline_summary(tmp_path) == {"total_s": 80.0}
+    assert pipeline_summary(tmp_path, {"stages": {"data": {}}}) == {"total_s": 20.0}
+    assert pipeline_summary(tmp_path / "nowhere") == {}
 
 
 def test_deployment_marks_an_export_from_before_the_split_stale(metrics_dir, tmp_path):

@@ -85,14 +85,14 @@ def test_video_trains_only_the_memory(train_data, tmp_path, no_teacher):
     _, _, video_dir = train_data
     student = build_student("tiny", seed=0)
     before = {k: v.clone() for k, v in student.state_dict().items()}
-    m = distill_video(
-        student, open_cache(video_dir), VideoParams(optim=OPT, clip_frames=2), TrainRun(tmp_path / "v", "v")
-    )
+    params = VideoParams(optim=OPT, clip_frames=2, prompt_kind="box")
+    m = distill_video(student, open_cache(video_dir), params, TrainRun(tmp_path / "v", "v"))
     assert m["steps"] == 3 and m["clips"] >= 1
     changed = {k for k, v in student.state_dict().items() if not torch.equal(v, before[k])}
     assert changed, "memory parameters did not train"
     assert all(k.startswith(("memory_attention.", "memory.")) for k in changed), sorted(changed)[:5]
     assert "memory_attention.gate" in changed
+    assert not any(k.startswith("memory.prompt_proj.") for k in changed)  # the latents are no prompt tokens (default)
 
 
 @pytest.mark.slow

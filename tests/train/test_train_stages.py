@@ -84,28 +84,30 @@ def test_every_student_stage_runs(train_data, tmp_path):
         "distill_phase2", params, tmp_path, cache=str(cache_dir), init=str(ck / "distill_phase1/final.safetensors")
     )
     assert m["speedup_vs_online_teacher"] == {"status": "skipped", "reason": "no --teacher given"}
-    _stage("distill_video", params, tmp_path, cache=str(video_dir), init=str(ck / "distill_phase2/final.safetensors"))
+    # the chain of dvc.yaml: the fine-tune starts from phase 2, the video memory trains on the fine-tuned
+    # student, the QAT starts from the final student (image + memory)
     _stage(
         "finetune_saco",
         params,
         tmp_path,
         index=str(index_dir / "concepts_train.json"),
-        init=str(ck / "distill_video/final.safetensors"),
+        init=str(ck / "distill_phase2/final.safetensors"),
     )
+    _stage("distill_video", params, tmp_path, cache=str(video_dir), init=str(ck / "finetune_saco/final.safetensors"))
     m = _stage(
         "qat",
         params,
         tmp_path,
         index=str(index_dir / "concepts_train.json"),
-        init=str(ck / "finetune_saco/final.safetensors"),
+        init=str(ck / "distill_video/final.safetensors"),
     )
     assert m["converted_linears"] > 0
     # DVC keeps `persist` checkpoints when a dep changes: the same inputs resume the finished run, another init
     # checkpoint (an upstream stage re-ran) must train afresh instead of reporting the old run as done
     index = str(index_dir / "concepts_train.json")
-    again = _stage("finetune_saco", params, tmp_path, index=index, init=str(ck / "distill_video/final.safetensors"))
+    again = _stage("finetune_saco", params, tmp_path, index=index, init=str(ck / "distill_phase2/final.safetensors"))
     assert again["resumed_from_step"] == 2
-    other = _stage("finetune_saco", params, tmp_path, index=index, init=str(ck / "distill_phase2/final.safetensors"))
+    other = _stage("finetune_saco", params, tmp_path, index=index, init=str(ck / "distill_phase1/final.safetensors"))
     assert other["resumed_from_step"] == 0 and other["steps"] == 2
 
 

@@ -127,7 +127,7 @@ def measure(spec: dict, outputs_path: str | Path) -> dict:
             emb, valid = text["video_text/emb"], text["video_text/valid"]
             frames = video["frames"]  # [T, 1, 3, S, S]
             c = model.config
-            state, state_valid = torch.zeros(1, c.memory_latents, c.dim), torch.zeros(1)
+            state, state_valid = torch.zeros(1, c.memory_slots, c.dim), torch.zeros(1)
             geo = (video["points"], video["box"], video["box_valid"])
             model.run("video_step", (frames[0], emb, valid, *geo, state, state_valid))  # warm-up frame
             t = time.perf_counter()

@@ -144,13 +144,23 @@ HEADLINE_KEYS = {
 # gate -> its column in the summary's gates row (the presence / sensitivity gates repeat the student's row)
 GATE_COLUMNS = {"miou_ratio_text": "ratio_text", "miou_ratio_point": "ratio_point", "miou_ratio_box": "ratio_box"}
 GATES_ROW = "_gates"
+# benchmark gate -> its column in the summary's deploy row (the real-size int8 XNNPACK figures the gates read)
+DEPLOY_COLUMNS = {
+    "pte_size_mb": "mb",
+    "image_latency_ms": "ms",
+    "video_fps": "fps",
+    "peak_memory_mb": "peak_mb",
+    "delegated_fraction": "deleg",
+}
+DEPLOY_ROW = "_deploy"
 
 
 def headline(eval_metrics: dict[str, dict], gates: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The few numbers a user compares first: one flat row per evaluated model (the HEADLINE_KEYS figures it
     has) and a ``_gates`` row (decision, failed count, student/teacher mIoU ratios). The gates stage writes each
     row as ``metrics/summary/<row>.json``, the declared DVC metrics: ``dvc metrics show`` prints one line per
-    model, a dozen columns wide. Numbers only; the detailed files stay where they are (``dvc metrics show FILE``)."""
+    model, a dozen columns wide. Numbers only; the detailed files stay where they are (``dvc metrics show FILE``).
+    A ``_deploy`` row holds the benchmark figures the deploy gates read (``DEPLOY_COLUMNS``), where measured."""
     out: dict[str, dict[str, Any]] = {}
     for model, metrics in sorted(eval_metrics.items()):
         row = {}
@@ -168,4 +178,11 @@ def headline(eval_metrics: dict[str, dict], gates: dict[str, Any]) -> dict[str, 
             if "value" in gates["gates"].get(g, {})
         },
     }
+    deploy = {
+        col: round(gates["gates"][g]["value"], 4)
+        for g, col in DEPLOY_COLUMNS.items()
+        if isinstance(gates["gates"].get(g, {}).get("value"), (int, float))
+    }
+    if deploy:
+        out[DEPLOY_ROW] = deploy
     return out

@@ -36,13 +36,22 @@ class StudentConfig:
     dec_layers: int = 3
     num_queries: int = 100
     max_points: int = 8  # point-prompt slots (static shape for export); unused slots are padded
-    memory_latents: int = 64  # Perceiver memory size for video
+    memory_latents: int = 64  # Perceiver memory size for video (the state holds one more row: the object pointer)
+    memory_pointer_threshold: float = 0.5  # a frame moves the object pointer when its top score reaches this
+    # the latents also join the prompt tokens (off: on SA-V val they cost J&F, 0.29 vs 0.69, docs/experiments.md)
+    memory_prompt_tokens: bool = False
     dropout: float = 0.0
     # per-head strengths of the box-locality bias on the DETR decoder's image cross-attention (detr.box_locality_bias)
     decoder_locality: tuple[float, ...] = ()
     presence_grounding: bool = True  # presence also reads image tokens x pooled prompt (detr.DetrDecoder)
 
+    @property
+    def memory_slots(self) -> int:
+        """Rows of the video memory state: the Perceiver latents + the object-pointer row."""
+        return self.memory_latents + 1
+
     def __post_init__(self) -> None:
+        check(0.0 <= self.memory_pointer_threshold <= 1.0, "memory_pointer_threshold", "must be in [0, 1]")
         check(self.image_size >= 32 and self.image_size % 8 == 0, "image_size", "must be a multiple of 8, >= 32")
         check(self.dim % self.num_heads == 0, "dim", f"{self.dim} not divisible by num_heads {self.num_heads}")
         check(self.text_width % self.text_heads == 0, "text_width", "not divisible by text_heads")

@@ -10,7 +10,7 @@ from sam3_edge.models.detr import DetrDecoder, DetrEncoder, EncodedPrompt, Promp
 from sam3_edge.models.encoders import ImageEncoder, PromptEncoder, TextEncoder
 from sam3_edge.models.heads import MaskDecoder
 from sam3_edge.models.layers import sine_grid_embedding
-from sam3_edge.models.memory import MemoryAttention, PerceiverMemory, object_prob_on_grid
+from sam3_edge.models.memory import MemoryAttention, PerceiverMemory, next_pointer, object_prob_on_grid, pointer_row
 
 # The parts whose parameter counts are reported (module attribute names).
 PARTS = (
@@ -92,10 +92,33 @@ class Student(nn.Module):
         points: torch.Tensor,
         box: torch.Tensor,
         box_valid: torch.Tensor,
+        memory_state: torch.Tensor | None = None,
+        memory_valid: torch.Tensor | None = None,
     ) -> EncodedPrompt:
-        """-> the prompt tokens [B, L+P+2, D] with their padding bias and the pooled prompt vector [B, D]."""
+        """-> the prompt tokens [B, L+P+2(+M), D] with their padding bias and the pooled prompt vector [B, D].
+
+        With a valid memory the memory joins the prompt (``sam3_edge.models.memory``): its object pointer as the
+        box of a prompt that has none, and (``config.memory_prompt_tokens``) its latents as M more tokens. An
+        invalid memory (the first frame) leaves the box alone and its tokens are padding."""
+        if memory_state is not None:
+            box, box_valid = self.memory_box(box, box_valid, memory_state, memory_valid)
         geo, geo_valid = self.prompt_encoder(points, box, box_valid)  # [B, P+2, D], [B, P+2]
+        if memory_state is not None and self.config.memory_prompt_tokens:
+            latents = memory_state[:, :-1]
+            geo = torch.cat([geo, self.memory.prompt_tokens(latents)], dim=1)
+            geo_valid = torch.cat([geo_valid, (memory_valid > 0.5)[:, None].expand(-1, latents.shape[1])], dim=1)
         return self.prompt_fusion(text_tokens, text_valid, geo, geo_valid)
+
+    def memory_box(
+        self, box: torch.Tensor, box_valid: torch.Tensor, memory_state: torch.Tensor, memory_valid: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The box a frame is prompted with: its own (box [B, 4] pixels, box_valid [B]); where it has none and the
+        memory is valid, the memory's object pointer."""
+        if memory_valid is None:
+            raise ValueError("memory_state needs memory_valid")
+        use = (memory_valid > 0.5) & (box_valid < 0.5)  # [B]: no box of its own, a memory to point with
+        pointer = memory_state[:, -1, :4] * self.config.image_size  # [B, 4] pixels
+        return torch.where(use[:, None], pointer, box), torch.where(use, torch.ones_like(box_valid), box_valid)
 
     def detect(
         self,
@@ -113,7 +136,7 @@ class Student(nn.Module):
         tokens = p4.flatten(2).transpose(1, 2)  # [B, N=h*w, D]
         pos = sine_grid_embedding(h, w, d, device=p4.device, dtype=p4.dtype)  # [N, D]
         if memory_state is not None:
-            tokens = self.memory_attention(tokens, pos, memory_state, memory_valid)
+            tokens = self.memory_attention(tokens, pos, memory_state[:, :-1], memory_valid)  # the latents
         enc = self.detr_encoder(tokens, pos, prompt)  # [B, N, D]
         return enc, self.detr_decoder(prompt, enc, pos, size=(h, w))
 
@@ -167,22 +190,39 @@ class Student(nn.Module):
         if image_index is not None and len(image_index) != len(token_ids):
             raise ValueError(f"{len(token_ids)} prompts but {len(image_index)} image indices")
         text, text_valid = self.encode_text(token_ids)
-        prompt = self.encode_prompt(text, text_valid, points, box, box_valid)
+        if memory_state is not None:
+            box, box_valid = self.memory_box(box, box_valid, memory_state, memory_valid)
+        prompt = self.encode_prompt(text, text_valid, points, box, box_valid, memory_state, memory_valid)
         out = self.decode(fpn, prompt, memory_state, memory_valid, image_index)
+        out["prompt_box"], out["prompt_box_valid"] = box / self.config.image_size, box_valid  # update_memory
         out["text_tokens"], out["text_valid"] = text, text_valid  # the distillation pools them (no work here)
         return out
 
     def update_memory(self, out: dict, memory_state: torch.Tensor, memory_valid: torch.Tensor) -> torch.Tensor:
-        """New memory state [B, M, D] from one frame's outputs."""
+        """New memory state [B, M + 1, D] from one frame's outputs (``forward``'s): the latents re-read from the
+        frame and its predicted object, and the object pointer moved to the top detection (kept while the object
+        is lost)."""
         p4 = out["fpn"][2]
-        prob = object_prob_on_grid(out["mask_logits"], out["scores"], tuple(p4.shape[-2:]))  # [B, N]
-        return self.memory(memory_state, memory_valid, out["encoder"], prob)
+        _, d, h, w = p4.shape
+        prob = object_prob_on_grid(out["mask_logits"], out["scores"], (h, w))  # [B, N]
+        pos = sine_grid_embedding(h, w, d, device=p4.device, dtype=p4.dtype)  # [N, D]
+        latents = self.memory(memory_state[:, :-1], memory_valid, out["encoder"], prob, pos)
+        # where the object was if this frame does not find it: the frame's prompt box (a user box, or the
+        # pointer it was prompted with), else the previous pointer (none on a first frame without a box)
+        previous = memory_state[:, -1, :4]
+        known = memory_valid > 0.5
+        if "prompt_box" in out:
+            given = out["prompt_box_valid"] > 0.5
+            previous = torch.where(given[:, None], out["prompt_box"].to(previous), previous)
+            known = known | given
+        pointer = next_pointer(out["boxes"], out["scores"], previous, known, self.config.memory_pointer_threshold)
+        return torch.cat([latents, pointer_row(pointer, d)], dim=1)
 
     def init_memory(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Empty memory: state [B, M, D] zeros and valid [B] zeros (the first frame sees no memory)."""
+        """Empty memory: state [B, M + 1, D] zeros and valid [B] zeros (the first frame sees no memory)."""
         c = self.config
         w = self.memory.latents
-        return w.new_zeros(batch, c.memory_latents, c.dim), w.new_zeros(batch)
+        return w.new_zeros(batch, c.memory_slots, c.dim), w.new_zeros(batch)
 
     # ---- deployment --------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -220,8 +260,8 @@ class Student(nn.Module):
         text:       token_ids [1, L] int64 -> text_emb [1, L, D], text_valid [1, L] float (1 = token)
         image:      image, text_emb, text_valid, points [1, P, 3], box [1, 4], box_valid [1]
                     -> mask_logits [1, Q, S/4, S/4], boxes [1, Q, 4], scores [1, Q], presence [1], iou [1, Q]
-        video_step: the image inputs + memory_state [1, M, D], memory_valid [1]
-                    -> mask_logits [1, Q, S/4, S/4], scores [1, Q], new_memory_state [1, M, D]
+        video_step: the image inputs + memory_state [1, M + 1, D] (latents + object pointer), memory_valid [1]
+                    -> mask_logits [1, Q, S/4, S/4], scores [1, Q], new_memory_state [1, M + 1, D]
         """
         ex = self.example_inputs(batch)
         text = TextProgram(self)
@@ -268,7 +308,9 @@ class VideoStepProgram(nn.Module):
 
     def forward(self, frame, text_emb, text_valid, points, box, box_valid, memory_state, memory_valid):
         s = self.student
-        prompt = s.encode_prompt(text_emb, text_valid > 0.5, points, box, box_valid)
+        box, box_valid = s.memory_box(box, box_valid, memory_state, memory_valid)
+        prompt = s.encode_prompt(text_emb, text_valid > 0.5, points, box, box_valid, memory_state, memory_valid)
         out = s.decode(s.image_encoder(frame), prompt, memory_state, memory_valid)
+        out["prompt_box"], out["prompt_box_valid"] = box / s.config.image_size, box_valid
         new_state = s.update_memory(out, memory_state, memory_valid)
         return out["mask_logits"], out["scores"], new_state

@@ -11,7 +11,7 @@ from sam3_edge.report.config import ReportParams
 from sam3_edge.report.figures import report_figures
 from sam3_edge.report.plots import plot_data
 from sam3_edge.report.render import ReportPage, results_snippet, update_readme_results, write_text
-from sam3_edge.report.tables import report_tables
+from sam3_edge.report.tables import pipeline_summary, report_tables
 from sam3_edge.utils import write_json
 
 LOG = logging.getLogger("sam3_edge.report")
@@ -31,7 +31,8 @@ def write_report(
 ) -> list[Path]:
     """Write ``out_dir/report.md``, ``out_dir/report.html`` (with its figures; the training curves from
     ``live_dir``, the dvclive folder), ``out_dir/results.md`` (the README block), ``plots_dir/{variants,presence}
-    .json``; refresh ``readme``'s results block when given. Returns the paths."""
+    .json``, ``out_dir/pipeline.json`` (the declared pipeline-time metric); refresh ``readme``'s results block
+    when given. Returns the paths."""
     out_dir, plots_dir = Path(out_dir), Path(plots_dir)
     sections = report_tables(metrics_dir, params, lock=lock, root=root)
     links: list[tuple[str, str]] = []
@@ -52,6 +53,8 @@ def write_report(
         " (`sam3-edge readme`); do not edit by hand._\n\n"
     )
     write_text(written[2], note + snippet)
+    written.append(out_dir / "pipeline.json")
+    write_json(written[-1], pipeline_summary(Path(metrics_dir), lock))
     for name, data in plots.items():
         path = plots_dir / f"{name}.json"
         write_json(path, data["rows"])

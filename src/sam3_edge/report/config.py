@@ -70,9 +70,7 @@ class ReportParams:
     """
 
     title: str = "sam3-edge report"
-    quality_models: dict[str, str] = field(
-        default_factory=lambda: {"teacher": "teacher", "student": "student", "student + video": "student_video"}
-    )
+    quality_models: dict[str, str] = field(default_factory=lambda: {"teacher": "teacher", "student": "student"})
     baseline: str = "student"
     quantized: dict[str, str] = field(default_factory=dict)
     digits: int = 3

@@ -252,20 +252,34 @@ def gates_table(metrics_dir: Path) -> Table:
     return table
 
 
+def _stage_times(metrics_dir: Path, lock: dict[str, Any] | None) -> tuple[MetricsFile, dict | None, list[str]]:
+    """metrics/pipeline.json's ``stages`` without the stages dvc.lock no longer has (with ``lock``), and those."""
+    f = MetricsFile.read(metrics_dir / "pipeline.json", stage="any stage under dvc repro")
+    stages = f.data.get("stages") if f.exists and isinstance(f.data, dict) else None
+    gone: list[str] = []
+    if isinstance(stages, dict) and lock is not None and isinstance(lock.get("stages"), dict):
+        gone = sorted(set(stages) - set(lock["stages"]))
+        stages = {k: v for k, v in stages.items() if k not in gone}
+    return f, stages if isinstance(stages, dict) and stages else None, gone
+
+
+def pipeline_summary(metrics_dir: Path, lock: dict[str, Any] | None = None) -> dict[str, float]:
+    """The declared pipeline-time metric (reports/pipeline.json): ``total_s``, the sum of the stage times the
+    table below shows; empty when no stage time is recorded."""
+    _, stages, _ = _stage_times(Path(metrics_dir), lock)
+    return {"total_s": round(sum(float(v) for v in stages.values()), 1)} if stages else {}
+
+
 def stage_times_table(metrics_dir: Path, lock: dict[str, Any] | None = None) -> Table:
     """metrics/pipeline.json (written by every stage as it finishes, stages/_common.py): {stages: {name: s}, total_s}.
 
     With ``lock`` (dvc.lock), a time recorded for a stage the pipeline no longer has (renamed or removed) is left
     out of the rows and the total, and a note counts it."""
     table = Table("Pipeline stage times", ["stage", "seconds", "share"])
-    f = MetricsFile.read(metrics_dir / "pipeline.json", stage="any stage under dvc repro")
-    stages = f.data.get("stages") if f.exists and isinstance(f.data, dict) else None
-    if isinstance(stages, dict) and lock is not None and isinstance(lock.get("stages"), dict):
-        gone = sorted(set(stages) - set(lock["stages"]))
-        stages = {k: v for k, v in stages.items() if k not in gone}
-        if gone:
-            table.notes.append(f"Left out: {len(gone)} recorded stage(s) not in dvc.lock ({', '.join(gone)}).")
-    if not isinstance(stages, dict) or not stages:
+    f, stages, gone = _stage_times(Path(metrics_dir), lock)
+    if gone:
+        table.notes.append(f"Left out: {len(gone)} recorded stage(s) not in dvc.lock ({', '.join(gone)}).")
+    if stages is None:
         table.rows.append(
             [
                 Cell(None, f.problem if not f.exists else "no stage times in pipeline.json"),

@@ -139,13 +139,13 @@ class VideoParams:
 
     optim: OptimParams = field(default_factory=OptimParams)
     clip_frames: int = 4  # consecutive cached frames per training clip
-    prompt_kind: str = "point"  # prompt on the first frame: point (the masklet) or text (its phrase, if known)
+    prompt_kind: str = "point"  # first-frame prompt: box / point (of the masklet) or text (its phrase, if known)
     feature_weight: float = 0.1  # memory-conditioned encoder tokens vs the teacher's frames_fpn
     loss: LossWeights = field(default_factory=LossWeights)
 
     def __post_init__(self) -> None:
         check(self.clip_frames >= 2, "clip_frames", "needs >= 2 frames (one prompted, one tracked)")
-        check(self.prompt_kind in ("point", "text"), "prompt_kind", "must be point or text")
+        check(self.prompt_kind in ("box", "point", "text"), "prompt_kind", "must be box, point or text")
         check(self.feature_weight >= 0, "feature_weight", "must be >= 0")
 
 

@@ -189,7 +189,8 @@ def _init_student(student: Student, init_from: str | Path | None) -> None:
     from sam3_edge.core.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(init_from)
-    if ckpt.model_config != student.config.to_json():
+    # compared as configs: a checkpoint written before a config field existed holds that field's default
+    if type(student.config).from_json(ckpt.model_config) != student.config:
         raise ValueError(f"{init_from}: checkpoint is a {ckpt.model_config.get('name')} student with another config")
     student.load_state_dict(ckpt.model_state, strict=True)
     LOG.info("initialised student from %s (stage %s, step %d)", init_from, ckpt.stage, ckpt.step)

@@ -1,10 +1,12 @@
 """Video-memory distillation: only the memory attention (zero-gated) and the Perceiver memory train.
 
-A training clip is ``clip_frames`` consecutive frames that are both annotated (SA-V masklets) and cached
-(teacher ``frames_fpn``). The first frame carries the prompt (a point on the masklet, or its phrase); later
-frames get no point/box, so the object must be found through the memory. Losses per frame: the GT set
-criterion on the tracked masklet (empty target where it is absent, through presence) plus alignment of the
-memory-conditioned encoder tokens with the teacher's frame features. Frames decode from the clip's video.
+It runs after the fine-tune, on the final image student (the memory learns the features it will read at
+inference). A training clip is ``clip_frames`` consecutive frames that are both annotated (SA-V masklets) and
+cached (teacher ``frames_fpn``). The first frame carries the prompt (the masklet's box or a point on it, or its
+phrase); later frames get no point/box, so the object must be found through the memory (its prompt tokens and
+its object pointer, ``sam3_edge.models.memory``). Losses per frame: the GT set criterion on the tracked masklet
+(empty target where it is absent, through presence) plus alignment of the memory-conditioned encoder tokens
+with the teacher's frame features. Frames decode from the clip's video.
 """
 
 from __future__ import annotations
@@ -91,11 +93,15 @@ class ClipBatches:
         frames = torch.stack([resize_image(video[p], self.image_size) for p in pos])
         gt = resize_masks(masks, self.mask_size)  # [T, M, M]
         ys, xs = np.nonzero(masks[0])
+        s = self.image_size
         if self.prompt_kind == "text" and masklet.text:
             prompt = Prompt(kind="text", text=masklet.text)
+        elif self.prompt_kind == "box" and len(xs):
+            sx, sy = s / rec.width, s / rec.height
+            box = (xs.min() * sx, ys.min() * sy, (xs.max() + 1) * sx, (ys.max() + 1) * sy)
+            prompt = Prompt(kind="box", text=masklet.text, box=tuple(float(v) for v in box))
         elif len(xs):
             k = int(rng.integers(len(xs)))
-            s = self.image_size
             prompt = Prompt(kind="point", points=(((xs[k] + 0.5) * s / rec.width, (ys[k] + 0.5) * s / rec.height, 1),))
         else:
             prompt = Prompt(kind="text", text=masklet.text or "object")
@@ -115,7 +121,7 @@ class ClipBatches:
 
 def distill_video(student: Student, cache: Any, params: VideoParams, run: TrainRun) -> dict[str, Any]:
     """Train the video memory alone (``VIDEO_PARTS``) on cached per-frame teacher features + SA-V GT, from
-    ``run.init_from`` (the phase-2 student)."""
+    ``run.init_from`` (the fine-tuned student)."""
     o = params.optim
     _init_student(student, run.init_from)
     data = ClipBatches(
