@@ -121,20 +121,28 @@ def test_memory_joins_the_prompt_and_points_where_no_box_is_given(tokens):
     ex["box_valid"] = torch.tensor([1.0, 0.0])  # prompt 0 brings its own box, prompt 1 none
     state = torch.randn(2, m + 1, d)
     state[:, -1, :4] = torch.tensor([0.1, 0.2, 0.5, 0.6])  # the object pointer
+
+    def prompt(box, box_valid, *memory):  # what decode_frame does: the pointer fills a missing box, once
+        if memory:
+            box, box_valid = model.memory_box(box, box_valid, *memory)
+        return model.encode_prompt(text, valid, ex["points"], box, box_valid, *memory)
+
     with torch.no_grad():
         text, valid = model.encode_text(ex["token_ids"])
-        geo = (ex["points"], ex["box"], ex["box_valid"])
-        plain = model.encode_prompt(text, valid, *geo)
-        read = model.encode_prompt(text, valid, *geo, state, torch.ones(2))
-        first = model.encode_prompt(text, valid, *geo, state, torch.zeros(2))
-        boxed = model.encode_prompt(text, valid, ex["points"], torch.tensor([[0.1, 0.2, 0.5, 0.6]]) * s, torch.ones(2))
+        geo = (ex["box"], ex["box_valid"])
+        plain = prompt(*geo)
+        read = prompt(*geo, state, torch.ones(2))
+        first = prompt(*geo, state, torch.zeros(2))
+        boxed = prompt(torch.tensor([[0.1, 0.2, 0.5, 0.6]]) * s, torch.ones(2))
     n = plain.tokens.shape[1]
     assert read.tokens.shape[1] == n + m * tokens and (read.bias[..., n:] == 0).all()
     assert torch.equal(read.tokens[0, :n], plain.tokens[0, :n])  # its own box wins over the pointer
     torch.testing.assert_close(read.tokens[1, :n], boxed.tokens[1, :n])  # the pointer is prompt 1's box
     assert torch.equal(first.tokens[:, :n], plain.tokens) and (first.bias[..., n:] < -1).all()  # padding
     with pytest.raises(ValueError, match="memory_valid"):
-        model.encode_prompt(text, valid, *geo, state)
+        model.encode_prompt(text, valid, ex["points"], *geo, state)
+    with pytest.raises(ValueError, match="memory_valid"):
+        model.memory_box(*geo, state, None)
 
 
 def test_object_pointer_follows_the_top_detection_and_waits_while_the_object_is_lost():

@@ -97,11 +97,11 @@ class Student(nn.Module):
     ) -> EncodedPrompt:
         """-> the prompt tokens [B, L+P+2(+M), D] with their padding bias and the pooled prompt vector [B, D].
 
-        With a valid memory the memory joins the prompt (``sam3_edge.models.memory``): its object pointer as the
-        box of a prompt that has none, and (``config.memory_prompt_tokens``) its latents as M more tokens. An
-        invalid memory (the first frame) leaves the box alone and its tokens are padding."""
-        if memory_state is not None:
-            box, box_valid = self.memory_box(box, box_valid, memory_state, memory_valid)
+        With a memory (``config.memory_prompt_tokens``) its latents join the prompt as M more tokens, padding on an
+        invalid memory (the first frame). The memory's object pointer is the box of a prompt that has none: the
+        caller fills it in first (:meth:`memory_box`, as :meth:`decode_frame` does)."""
+        if memory_state is not None and memory_valid is None:
+            raise ValueError("memory_state needs memory_valid")
         geo, geo_valid = self.prompt_encoder(points, box, box_valid)  # [B, P+2, D], [B, P+2]
         if memory_state is not None and self.config.memory_prompt_tokens:
             latents = memory_state[:, :-1]
@@ -190,12 +190,30 @@ class Student(nn.Module):
         if image_index is not None and len(image_index) != len(token_ids):
             raise ValueError(f"{len(token_ids)} prompts but {len(image_index)} image indices")
         text, text_valid = self.encode_text(token_ids)
+        out = self.decode_frame(fpn, text, text_valid, points, box, box_valid, memory_state, memory_valid, image_index)
+        out["text_tokens"], out["text_valid"] = text, text_valid  # the distillation pools them (no work here)
+        return out
+
+    def decode_frame(
+        self,
+        fpn: list[torch.Tensor],
+        text: torch.Tensor,
+        text_valid: torch.Tensor,
+        points: torch.Tensor,
+        box: torch.Tensor,
+        box_valid: torch.Tensor,
+        memory_state: torch.Tensor | None = None,
+        memory_valid: torch.Tensor | None = None,
+        image_index: torch.Tensor | None = None,
+    ) -> dict:
+        """:meth:`decode` of encoded text + geometry on one frame: with a memory, its object pointer fills the box
+        of a prompt without one (once), and the box the frame was prompted with goes out as ``prompt_box``
+        (normalised) / ``prompt_box_valid`` for :meth:`update_memory`."""
         if memory_state is not None:
             box, box_valid = self.memory_box(box, box_valid, memory_state, memory_valid)
         prompt = self.encode_prompt(text, text_valid, points, box, box_valid, memory_state, memory_valid)
         out = self.decode(fpn, prompt, memory_state, memory_valid, image_index)
-        out["prompt_box"], out["prompt_box_valid"] = box / self.config.image_size, box_valid  # update_memory
-        out["text_tokens"], out["text_valid"] = text, text_valid  # the distillation pools them (no work here)
+        out["prompt_box"], out["prompt_box_valid"] = box / self.config.image_size, box_valid
         return out
 
     def update_memory(self, out: dict, memory_state: torch.Tensor, memory_valid: torch.Tensor) -> torch.Tensor:
@@ -308,9 +326,7 @@ class VideoStepProgram(nn.Module):
 
     def forward(self, frame, text_emb, text_valid, points, box, box_valid, memory_state, memory_valid):
         s = self.student
-        box, box_valid = s.memory_box(box, box_valid, memory_state, memory_valid)
-        prompt = s.encode_prompt(text_emb, text_valid > 0.5, points, box, box_valid, memory_state, memory_valid)
-        out = s.decode(s.image_encoder(frame), prompt, memory_state, memory_valid)
-        out["prompt_box"], out["prompt_box_valid"] = box / s.config.image_size, box_valid
+        fpn = s.image_encoder(frame)
+        out = s.decode_frame(fpn, text_emb, text_valid > 0.5, points, box, box_valid, memory_state, memory_valid)
         new_state = s.update_memory(out, memory_state, memory_valid)
         return out["mask_logits"], out["scores"], new_state
