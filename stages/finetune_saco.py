@@ -7,9 +7,10 @@ from __future__ import annotations
 from _common import parser, run
 from _train import add_common_args, build_student, curves, finish, prompt_check, setup, train_run
 
+from sam3_edge.cache.store import open_phrase_cache
 from sam3_edge.train.finetune import finetune_saco, qat
 
-TRAIN = {"finetune_saco": finetune_saco, "qat": qat}
+TRAIN = ("finetune_saco", "qat")
 
 
 def main() -> None:
@@ -18,12 +19,19 @@ def main() -> None:
     p.add_argument("--index", required=True, help="dep: data/index/concepts_train.json")
     p.add_argument("--init", required=True, help="dep: the previous stage's final checkpoint")
     p.add_argument("--val-index", help="dep: data/index/concepts_val.json, for the prompt-path check after training")
+    p.add_argument("--phrase-cache", help="dep: cache/phrases/distill, when finetune_saco.phrase_set.weight > 0")
     add_common_args(p)
     args = p.parse_args()
-    student_params, params, digest, dist = setup(args.params, args.section, [args.index, args.init])
+    inputs = [args.index, args.init] + ([args.phrase_cache] if args.phrase_cache else [])
+    student_params, params, digest, dist = setup(args.params, args.section, inputs)
     student = build_student(student_params)
+    phrases = open_phrase_cache(args.phrase_cache) if args.phrase_cache else None
     with curves(args.live, dist) as on_log:
-        metrics = TRAIN[args.section](student, args.index, params, train_run(args, digest, dist, on_log))
+        run_ = train_run(args, digest, dist, on_log)
+        if args.section == "finetune_saco":
+            metrics = finetune_saco(student, args.index, params, run_, phrase_cache=phrases)
+        else:
+            metrics = qat(student, args.index, params, run_)
     if args.val_index:
         metrics["prompt_check"] = prompt_check(student, args.val_index, dist)
     finish(args.metrics, metrics, dist)

@@ -185,3 +185,29 @@ def test_phases_distil_the_phrase_set_and_its_contrast(train_data, tmp_path):
     assert "ps_presence" in m2["final_losses"]
     with pytest.raises(ValueError, match="phrase-set cache"):
         train_tiny(distill_phase1, cache, Phase1Params(optim=opt, phrase_set=ps), tmp_path / "p3")
+
+
+def test_finetune_distils_the_phrase_set_beside_the_gt_loss(train_data, tmp_path):
+    """finetune_saco with phrase_set.weight > 0 adds the ps_* terms to its GT loss (and needs the phrase cache);
+    the adapter travels in the checkpoint's extra state, the student keeps its strict keys."""
+    from sam3_edge.models import load_student
+    from sam3_edge.train.config import FinetuneParams, OptimParams, PhraseSetParams
+    from sam3_edge.train.finetune import finetune_saco
+    from sam3_edge.train.loop import FINAL
+    from tests.support.train import train_tiny
+
+    index_dir, _, _ = train_data
+    phrases = _fake_phrase_cache(index_dir, tmp_path / "phrases")
+    opt = OptimParams(steps=2, batch_size=2, checkpoint_every=2, log_every=1, warmup_steps=1)
+    params = FinetuneParams(optim=opt, phrase_set=PhraseSetParams(weight=1.0, images_per_step=2, phrases_per_image=4))
+    index = index_dir / "concepts_train.json"
+    m = train_tiny(finetune_saco, index, params, tmp_path / "ft", phrase_cache=phrases)
+    losses = m["final_losses"]
+    for key in ("presence", "ps_presence", "ps_rank", "ps_class", "ps_text", "ps_total"):
+        assert key in losses, key
+    assert losses["total"] > losses["ps_total"] > 0 and m["phrase_set_weight"] == 1.0
+    load_student(tmp_path / "ft" / FINAL)
+    plain = train_tiny(finetune_saco, index, FinetuneParams(optim=opt), tmp_path / "plain")
+    assert not any(k.startswith("ps_") for k in plain["final_losses"]) and plain["phrase_set_weight"] == 0.0
+    with pytest.raises(ValueError, match="phrase-set cache"):
+        train_tiny(finetune_saco, index, params, tmp_path / "no_cache")

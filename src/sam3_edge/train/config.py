@@ -159,6 +159,9 @@ class FinetuneParams:
     prompts_per_image: int = 6  # prompts over one image's features per step (its phrases, positive and negative)
     prompt_mix: dict[str, float] = field(default_factory=lambda: {"text": 0.8, "point": 0.1, "box": 0.1})
     loss: LossWeights = field(default_factory=LossWeights)
+    # phase 1's grouped phrase-set distillation on the unlabeled distill images, beside the GT loss at every step
+    # (weight 0 = off): it keeps the presence head recognising phrases instead of memorising the train pairs
+    phrase_set: PhraseSetParams = field(default_factory=PhraseSetParams)
 
     def __post_init__(self) -> None:
         bad = sorted(set(self.trainable) - set(PARTS))

@@ -14,9 +14,16 @@ from torch import nn
 from sam3_edge.core.losses import LossWeights
 from sam3_edge.models.encoders import build_tokenizer
 from sam3_edge.models.student import Student
-from sam3_edge.train.config import IMAGE_PARTS, FinetuneParams, QatParams
+from sam3_edge.train.config import IMAGE_PARTS, FinetuneParams, PhraseSetParams, QatParams
 from sam3_edge.train.loop import FINAL, LoopResult, TrainRun, run_loop
-from sam3_edge.train.phases import _init_student, gt_loss, student_forward
+from sam3_edge.train.phases import (
+    _add_phrase_set,
+    _init_student,
+    add_phrase_adapter,
+    gt_loss,
+    phrase_batches,
+    student_forward,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -78,10 +85,15 @@ class GroupBatches:
         }
 
 
-def _gt_loss_fn(weights: LossWeights, mask_size: int, tokenizer):
+def _gt_loss_fn(weights: LossWeights, mask_size: int, tokenizer, phrase_set: PhraseSetParams | None = None):
     def loss_fn(model: Student, extra: nn.ModuleDict, batch: dict) -> dict[str, torch.Tensor]:
         out = student_forward(model, batch["image"], batch["prompts"], tokenizer, image_index=batch["image_index"])
-        return gt_loss(out, batch, weights, mask_size)
+        terms = gt_loss(out, batch, weights, mask_size)
+        if phrase_set is None:
+            return terms
+        ps = dict(terms)
+        total = _add_phrase_set(model, extra, batch, phrase_set, tokenizer, ps, terms["total"])
+        return {**ps, "total": total}
 
     return loss_fn
 
@@ -93,6 +105,7 @@ def _train_on_pairs(
     params: FinetuneParams | QatParams,
     trainable: tuple[str, ...],
     run: TrainRun,
+    phrase_cache: Any | None = None,
 ) -> tuple[Any, GroupBatches]:
     optim = params.optim
     data = GroupBatches(
@@ -105,14 +118,26 @@ def _train_on_pairs(
         seed=optim.seed,
     )
     tokenizer = build_tokenizer(student.config.context_length)
+    ps_params = getattr(params, "phrase_set", None)  # QatParams has none: QAT trains on the GT pairs only
+    phrases = phrase_batches(student, phrase_cache, ps_params, optim.seed) if ps_params is not None else None
+    extra = nn.ModuleDict()
+    add_phrase_adapter(extra, student, phrases)
+
+    def batch_fn(step: int, rank: int, world: int) -> dict:
+        batch = data(step, optim.batch_size, rank, world)
+        if phrases is not None:
+            batch["phrase_set"] = phrases.batch(step, ps_params.images_per_step, rank=rank, world_size=world)
+        return batch
+
     result = run_loop(
         stage=stage,
         student=student,
         trainable=trainable,
-        loss_fn=_gt_loss_fn(params.loss, optim.mask_size, tokenizer),
-        batch_fn=lambda step, rank, world: data(step, optim.batch_size, rank, world),
+        loss_fn=_gt_loss_fn(params.loss, optim.mask_size, tokenizer, ps_params if phrases is not None else None),
+        batch_fn=batch_fn,
         optim=optim,
         run=run,
+        extra=extra,
     )
     return result, data
 
@@ -123,11 +148,19 @@ def _metrics(result: LoopResult, data: GroupBatches) -> dict[str, Any]:
     )
 
 
-def finetune_saco(student: Student, index_file: str | Path, params: FinetuneParams, run: TrainRun) -> dict[str, Any]:
-    """Fine-tune ``params.trainable`` parts on the SA-Co train images (grouped prompts) with the GT set criterion."""
+def finetune_saco(
+    student: Student, index_file: str | Path, params: FinetuneParams, run: TrainRun, *, phrase_cache: Any | None = None
+) -> dict[str, Any]:
+    """Fine-tune ``params.trainable`` parts on the SA-Co train images (grouped prompts) with the GT set criterion,
+    + the grouped phrase-set distillation on the unlabeled distill images (``phrase_cache``) when
+    ``params.phrase_set.weight`` > 0."""
     _init_student(student, run.init_from)
-    result, data = _train_on_pairs("finetune_saco", student, index_file, params, params.trainable, run)
-    return _metrics(result, data)
+    result, data = _train_on_pairs(
+        "finetune_saco", student, index_file, params, params.trainable, run, phrase_cache=phrase_cache
+    )
+    metrics = _metrics(result, data)
+    metrics["phrase_set_weight"] = params.phrase_set.weight
+    return metrics
 
 
 def _qat_base_config(params: QatParams):
