@@ -38,7 +38,7 @@ teacher-fit: install
 	$(DVC) repro data
 	$(PY) scripts/run_frozen.py teacher_fit
 
-# The student chain for init seeds 1 and 2 beside the pipeline's seed 0 (after `make repro`; ~15 min a seed on
+# The student chain for init seeds 1 and 2 beside the pipeline's seed 0 (after `make repro`; ~40 min a seed on
 # 2 cores): metrics/student_seeds.json with each seed's student/teacher ratios, their mean and spread; then the
 # report stage re-renders (it depends on every metrics file).
 seeds: install
