@@ -73,31 +73,66 @@ def setup(params_file: str, section: str, inputs: list[str]) -> tuple[StudentPar
     return student_params, stage_params, digest, dist
 
 
+class _Curves:
+    """``on_log(step, {name: value})`` writing dvclive curves, and ``start(step)``, which the training loop calls
+    once it knows where it starts: rows after that step are dropped (all of them on a fresh start), so a run
+    resumed from its checkpoint continues its own curves, and one resumed at its last step keeps them whole. The
+    curve folders are ``persist`` outs in dvc.yaml, so dvc leaves them to this."""
+
+    def __init__(self, live_dir: str) -> None:
+        self.live_dir = Path(live_dir)
+        self.live = None
+
+    def start(self, step: int) -> None:
+        from dvclive import Live
+
+        if self.live is not None:
+            return
+        for tsv in sorted((self.live_dir / "plots" / "metrics").rglob("*.tsv")):
+            lines = tsv.read_text().splitlines()
+            col = lines[0].split("\t").index("step") if lines else 0
+            kept = [row for row in lines[1:] if step > 0 and row and float(row.split("\t")[col]) <= step]
+            if kept:
+                tsv.write_text("\n".join([lines[0], *kept]) + "\n")
+            else:
+                tsv.unlink()
+        if step == 0:
+            (self.live_dir / "metrics.json").unlink(missing_ok=True)
+        self.live = Live(dir=str(self.live_dir), resume=step > 0, save_dvc_exp=False, dvcyaml=None, report=None)
+
+    def __call__(self, step: int, row: dict[str, float]) -> None:
+        if self.live is None:
+            self.start(0)
+        self.live.step = step
+        for name, value in row.items():
+            self.live.log_metric(name, value)
+        self.live.next_step()
+        if _RUN is not None:
+            _RUN.log_metrics(row, step=step)
+
+    def end(self) -> None:
+        if self.live is not None:
+            self.live.end()
+
+
 @contextlib.contextmanager
 def curves(live_dir: str, dist: DistInfo) -> Iterator[Any]:
-    """Yield ``on_log(step, {name: value})`` writing dvclive curves (rank 0 only; resumes an earlier run)."""
+    """Yield the :class:`_Curves` logger of the stage (rank 0; None on other ranks)."""
     if not dist.is_main:
         yield None
         return
-    from dvclive import Live
-
-    with Live(dir=live_dir, resume=True, save_dvc_exp=False, dvcyaml=None, report=None) as live:
-
-        def on_log(step: int, row: dict[str, float]) -> None:
-            live.step = step
-            for name, value in row.items():
-                live.log_metric(name, value)
-            live.next_step()
-            if _RUN is not None:
-                _RUN.log_metrics(row, step=step)
-
-        yield on_log
+    logger = _Curves(live_dir)
+    try:
+        yield logger
+    finally:
+        logger.end()
 
 
 def train_run(args, digest: str, dist: DistInfo, on_log) -> TrainRun:
     """The stage's :class:`~sam3_edge.train.loop.TrainRun`: ``--out``, the resume key, ``--init`` if the stage takes
     one, its ranks and curve callback."""
-    return TrainRun(args.out, digest, init_from=getattr(args, "init", None), dist=dist, on_log=on_log)
+    start = getattr(on_log, "start", None)
+    return TrainRun(args.out, digest, init_from=getattr(args, "init", None), dist=dist, on_log=on_log, on_start=start)
 
 
 def finish(metrics_file: str, metrics: dict[str, Any], dist: DistInfo) -> None:

@@ -286,6 +286,27 @@ def test_shared_image_features_equal_one_image_per_prompt(tiny):
             tiny(images, ex["token_ids"], ex["points"], ex["box"], ex["box_valid"], image_index=index[:2])
 
 
+def test_readout_per_image_equals_pixels_copied_per_prompt():
+    """The per-image mask readout (each image's prompts as one product on its pixels) gives the values and the
+    gradients of the pixels indexed per prompt, prompts in any order, an image with no prompt included."""
+    from sam3_edge.models.heads import readout
+
+    torch.manual_seed(0)
+    rows = torch.randn(7, 5, 8, requires_grad=True)
+    pixels = torch.randn(4, 8, 3, 6, requires_grad=True)
+    index = torch.tensor([2, 0, 2, 3, 0, 2, 3])  # image 1 unused
+    fast = readout(rows, pixels, index)
+    ref = torch.einsum("bkd,bdhw->bkhw", rows, pixels[index])
+    torch.testing.assert_close(fast, ref)
+    weight = torch.randn_like(ref)
+    for a, b in zip(
+        torch.autograd.grad((fast * weight).sum(), (rows, pixels)),
+        torch.autograd.grad((ref * weight).sum(), (rows, pixels)),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b)
+
+
 def test_memory_state_keeps_its_size_over_a_100_frame_clip():
     """The Perceiver memory is K latents whatever the clip length (SAM 3's memory bank grows with the clip)."""
     model = build_student("tiny", seed=3).eval()

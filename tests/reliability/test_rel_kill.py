@@ -124,7 +124,17 @@ def test_distill_phase1_kill_9_then_rerun_equals_uninterrupted(rel_cache, tmp_pa
     # the resume checkpoint too, RNG states included (run_loop seeds the global numpy / python generators)
     assert _metadata(out / "last.safetensors") == _metadata(ref / "last.safetensors")
     assert _tensors_sha(out / "last.safetensors") == _tensors_sha(ref / "last.safetensors")
+    # the curves continue the killed run's: every logged step once, with the uninterrupted run's values
+    assert _curve(tmp_path / "live_killed") == _curve(tmp_path / "live_ref")
+    assert [s for s, _ in _curve(tmp_path / "live_ref")] == [str(s) for s in range(1, steps + 1)]
     assert killed, f"the stage finished before the kill (delay {delay:.2f} s): nothing was interrupted"
+
+
+def _curve(live: Path) -> list[tuple[str, str]]:
+    """(step, total) rows of a stage's dvclive curve."""
+    lines = (live / "plots" / "metrics" / "total.tsv").read_text().splitlines()
+    assert lines[0].split("\t") == ["step", "total"], lines[0]
+    return [tuple(row.split("\t")) for row in lines[1:]]
 
 
 def _metadata(path: Path) -> dict[str, str]:

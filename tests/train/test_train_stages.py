@@ -107,8 +107,15 @@ def test_every_student_stage_runs(train_data, tmp_path):
     index = str(index_dir / "concepts_train.json")
     again = _stage("finetune_saco", params, tmp_path, index=index, init=str(ck / "distill_phase2/final.safetensors"))
     assert again["resumed_from_step"] == 2
+    curve = tmp_path / "live" / "finetune_saco" / "plots" / "metrics" / "total.tsv"
+    assert _steps(curve) == [1, 2]  # resumed at its last step: the curve is kept whole, not emptied
     other = _stage("finetune_saco", params, tmp_path, index=index, init=str(ck / "distill_phase1/final.safetensors"))
     assert other["resumed_from_step"] == 0 and other["steps"] == 2
+    assert _steps(curve) == [1, 2]  # a fresh start replaces the old curve instead of appending to it
+
+
+def _steps(tsv: Path) -> list[int]:
+    return [int(row.split("\t")[0]) for row in tsv.read_text().splitlines()[1:]]
 
 
 def _assert_mlflow_run(db: Path, stage: str, metrics: dict) -> None:

@@ -9,6 +9,28 @@ from torch import nn
 from sam3_edge.models.layers import MLP
 
 
+def readout(rows: torch.Tensor, pixels: torch.Tensor, image_index: torch.Tensor | None = None) -> torch.Tensor:
+    """rows [B, K, D] . pixels -> [B, K, H, W]: per prompt (``pixels`` [B, D, H, W], ``image_index`` None), or
+    per image (``pixels`` [I, D, H, W], prompt b on image ``image_index[b]``).
+
+    Per image, each image's prompts are one [n*K, D] x [D, H*W] product on that image's pixels: the pixels are
+    never copied per prompt (``pixels[image_index]`` and its backward had been about a fifth of a fine-tune step
+    at 6 prompts per image).
+    """
+    if image_index is None:
+        return torch.einsum("bkd,bdhw->bkhw", rows, pixels)
+    b, k, d = rows.shape
+    _, _, h, w = pixels.shape
+    order = torch.argsort(image_index, stable=True)
+    counts = torch.bincount(image_index, minlength=pixels.shape[0]).tolist()
+    parts = [
+        (grp.reshape(-1, d) @ pixels[i].reshape(d, h * w)).reshape(-1, k, h, w)
+        for i, grp in enumerate(rows[order].split(counts))
+        if counts[i]
+    ]
+    return torch.cat(parts)[torch.argsort(order)]
+
+
 class MaskDecoder(nn.Module):
     """Pixel embeddings at stride 4; masks are query embeddings . pixels.
 
@@ -53,21 +75,16 @@ class MaskDecoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # pixels = image_pixels + upsample(prompt_pixels). Both readouts (a dot product over channels) are linear
         # and so is the bilinear upsampling, so each is read out at its own resolution and the stride-8 maps are
-        # upsampled after the readout (Q or 1 channels, not D): the same logits without a [B, D, S/4, S/4] sum.
+        # upsampled after the readout (Q + 1 channels, not D): the same logits without a [B, D, S/4, S/4] sum.
+        # The mask queries and the semantic vector are read out together, as Q + 1 rows of one product.
         low = self.prompt_pixels(memory, p3)  # [B, D, S/8, S/8]
         hi = self.image_pixels(p2)  # [I, D, S/4, S/4], once per image
-        if image_index is not None:
-            hi = hi[image_index]
-        size = hi.shape[-2:]
-        scale = hi.shape[1] ** 0.5
-        embed = self.mask_embed(queries)  # [B, Q, D]
-        masks = torch.einsum("bqd,bdhw->bqhw", embed, hi) + F.interpolate(
-            torch.einsum("bqd,bdhw->bqhw", embed, low), size=size, mode="bilinear", align_corners=False
+        q = queries.shape[1]
+        rows = torch.cat([self.mask_embed(queries), self.semantic_proj(prompt_vec)[:, None]], dim=1)  # [B, Q+1, D]
+        out = readout(rows, hi, image_index) + F.interpolate(
+            torch.einsum("bkd,bdhw->bkhw", rows, low), size=hi.shape[-2:], mode="bilinear", align_corners=False
         )
-        vec = self.semantic_proj(prompt_vec)[:, None]  # [B, 1, D]
-        semantic = torch.einsum("bqd,bdhw->bqhw", vec, hi) + F.interpolate(
-            torch.einsum("bqd,bdhw->bqhw", vec, low), size=size, mode="bilinear", align_corners=False
-        )
-        masks, semantic = masks / scale, semantic / scale
+        out = out / hi.shape[1] ** 0.5
+        masks, semantic = out[:, :q], out[:, q:]
         iou = self.iou_head(queries).squeeze(-1)  # [B, Q]
         return masks, semantic, iou

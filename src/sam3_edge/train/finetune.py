@@ -23,6 +23,7 @@ from sam3_edge.train.phases import (
     gt_loss,
     phrase_batches,
     student_forward,
+    with_phrase_set,
 )
 
 LOG = logging.getLogger(__name__)
@@ -86,14 +87,13 @@ class GroupBatches:
 
 
 def _gt_loss_fn(weights: LossWeights, mask_size: int, tokenizer, phrase_set: PhraseSetParams | None = None):
+    """The GT set criterion on the grouped pairs, + the weighted phrase-set loss of ``batch["phrase_set"]``."""
+
     def loss_fn(model: Student, extra: nn.ModuleDict, batch: dict) -> dict[str, torch.Tensor]:
         out = student_forward(model, batch["image"], batch["prompts"], tokenizer, image_index=batch["image_index"])
         terms = gt_loss(out, batch, weights, mask_size)
-        if phrase_set is None:
-            return terms
-        ps = dict(terms)
-        total = _add_phrase_set(model, extra, batch, phrase_set, tokenizer, ps, terms["total"])
-        return {**ps, "total": total}
+        terms["total"] = _add_phrase_set(model, extra, batch, phrase_set, tokenizer, terms, terms["total"])
+        return terms
 
     return loss_fn
 
@@ -105,8 +105,12 @@ def _train_on_pairs(
     params: FinetuneParams | QatParams,
     trainable: tuple[str, ...],
     run: TrainRun,
+    *,
+    phrase_set: PhraseSetParams | None = None,
     phrase_cache: Any | None = None,
 ) -> tuple[Any, GroupBatches]:
+    """Train ``trainable`` on the grouped SA-Co pairs; ``phrase_set`` (weight > 0) adds the phrase-set distillation
+    on ``phrase_cache`` at every step (the fine-tune; QAT passes none and trains on the GT pairs only)."""
     optim = params.optim
     data = GroupBatches(
         index_file,
@@ -118,22 +122,18 @@ def _train_on_pairs(
         seed=optim.seed,
     )
     tokenizer = build_tokenizer(student.config.context_length)
-    ps_params = getattr(params, "phrase_set", None)  # QatParams has none: QAT trains on the GT pairs only
-    phrases = phrase_batches(student, phrase_cache, ps_params, optim.seed) if ps_params is not None else None
+    phrases = phrase_batches(student, phrase_cache, phrase_set, optim.seed) if phrase_set is not None else None
     extra = nn.ModuleDict()
     add_phrase_adapter(extra, student, phrases)
 
     def batch_fn(step: int, rank: int, world: int) -> dict:
-        batch = data(step, optim.batch_size, rank, world)
-        if phrases is not None:
-            batch["phrase_set"] = phrases.batch(step, ps_params.images_per_step, rank=rank, world_size=world)
-        return batch
+        return with_phrase_set(data(step, optim.batch_size, rank, world), phrases, phrase_set, step, rank, world)
 
     result = run_loop(
         stage=stage,
         student=student,
         trainable=trainable,
-        loss_fn=_gt_loss_fn(params.loss, optim.mask_size, tokenizer, ps_params if phrases is not None else None),
+        loss_fn=_gt_loss_fn(params.loss, optim.mask_size, tokenizer, phrase_set),
         batch_fn=batch_fn,
         optim=optim,
         run=run,
@@ -156,7 +156,14 @@ def finetune_saco(
     ``params.phrase_set.weight`` > 0."""
     _init_student(student, run.init_from)
     result, data = _train_on_pairs(
-        "finetune_saco", student, index_file, params, params.trainable, run, phrase_cache=phrase_cache
+        "finetune_saco",
+        student,
+        index_file,
+        params,
+        params.trainable,
+        run,
+        phrase_set=params.phrase_set,
+        phrase_cache=phrase_cache,
     )
     metrics = _metrics(result, data)
     metrics["phrase_set_weight"] = params.phrase_set.weight

@@ -61,6 +61,7 @@ class TrainRun:
     dist: DistInfo | None = None
     on_log: Callable[[int, dict[str, float]], None] | None = None
     stop_after: int | None = None
+    on_start: Callable[[int], None] | None = None  # called once with the step the run starts at (0 = fresh)
 
 
 @dataclass
@@ -168,6 +169,8 @@ def run_loop(
             restore_rng_state(ckpt.rng_state)
             start = ckpt.step
             LOG.info("%s: resuming from %s at step %d/%d", stage, last, start, optim.steps)
+    if run.on_start is not None:
+        run.on_start(start)
     joint = _Joint(student, extra, loss_fn)
     model: nn.Module = joint
     if dist.world_size > 1:

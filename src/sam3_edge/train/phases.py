@@ -113,12 +113,17 @@ def add_phrase_adapter(adapters: nn.ModuleDict, student: Student, phrases: Phras
     adapters["phrase_text"] = nn.Linear(student.config.dim, text.shape[-1])
 
 
-def _batch_fn(batches: CachedBatches, sampler: MixSampler, batch_size: int, phrases, images_per_step: int):
+def with_phrase_set(batch: dict, phrases, params: PhraseSetParams | None, step: int, rank: int, world: int) -> dict:
+    """``batch`` + the step's phrase-set batch under ``"phrase_set"`` (``phrases`` None: unchanged)."""
+    if phrases is not None:
+        batch["phrase_set"] = phrases.batch(step, params.images_per_step, rank=rank, world_size=world)
+    return batch
+
+
+def _batch_fn(batches: CachedBatches, sampler: MixSampler, batch_size: int, phrases, params: PhraseSetParams):
     def fn(step: int, rank: int, world: int) -> dict:
         batch = batches.load(sampler.batch(step, batch_size, rank=rank, world_size=world))
-        if phrases is not None:
-            batch["phrase_set"] = phrases.batch(step, images_per_step, rank=rank, world_size=world)
-        return batch
+        return with_phrase_set(batch, phrases, params, step, rank, world)
 
     return fn
 
@@ -250,7 +255,7 @@ def distill_phase1(
         student=student,
         trainable=IMAGE_PARTS,
         loss_fn=loss_fn,
-        batch_fn=_batch_fn(batches, sampler, o.batch_size, phrases, params.phrase_set.images_per_step),
+        batch_fn=_batch_fn(batches, sampler, o.batch_size, phrases, params.phrase_set),
         optim=o,
         run=run,
         extra=adapters,
@@ -316,7 +321,7 @@ def distill_phase2(
         student=student,
         trainable=IMAGE_PARTS,
         loss_fn=loss_fn,
-        batch_fn=_batch_fn(batches, sampler, o.batch_size, phrases, params.phrase_set.images_per_step),
+        batch_fn=_batch_fn(batches, sampler, o.batch_size, phrases, params.phrase_set),
         optim=o,
         run=run,
         extra=adapters,
