@@ -46,7 +46,13 @@ REVIEWED = {
 }
 # Gaps reported to their owners, not fixed here (the owner was editing the file). test_known_gaps_are_current
 # fails once one is fixed, so this list cannot go stale.
-KNOWN_GAPS: dict[tuple[str, str], str] = {}
+KNOWN_GAPS: dict[tuple[str, str], str] = {
+    # 2026-12-05: the curve trim of a resumed training stage rewrites the dvclive TSV in place (a kill during the
+    # rewrite can truncate a curve file; checkpoints and metrics are unaffected). The atomic_path version waits
+    # for the next full retrain: stages/_train.py is in every training stage's code fingerprint, so editing it
+    # invalidates every checkpoint of the committed dvc.lock.
+    ("stages/_train.py", "start"): "rewrites a dvclive curve TSV in place on a resume (fix pending a retrain)",
+}
 
 
 def _parents(tree: ast.AST) -> dict[ast.AST, ast.AST]:
