@@ -60,13 +60,13 @@ def main() -> None:
     extra = nn.ModuleDict()
     add_phrase_adapter(extra, student, phrases)
     student.train()
+    loss_fns = {ps: _gt_loss_fn(p.loss, o.mask_size, tokenizer, p.phrase_set if ps else None) for ps in (True, False)}
 
     def step(s: int, with_ps: bool) -> tuple[float, float, float]:
         t0 = time.perf_counter()
         batch = with_phrase_set(data(s, o.batch_size, 0, 1), phrases if with_ps else None, p.phrase_set, s, 0, 1)
         t1 = time.perf_counter()
-        loss_fn = _gt_loss_fn(p.loss, o.mask_size, tokenizer, p.phrase_set if with_ps else None)
-        total = loss_fn(student, extra, batch)["total"]
+        total = loss_fns[with_ps](student, extra, batch)["total"]
         t2 = time.perf_counter()
         total.backward()
         student.zero_grad(set_to_none=True)
