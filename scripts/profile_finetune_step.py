@@ -46,15 +46,7 @@ def main() -> None:
     p = load(a.params, "finetune_saco")
     _init_student(student, a.init)
     o = p.optim
-    data = GroupBatches(
-        a.index,
-        image_size=student.config.image_size,
-        mask_size=o.mask_size,
-        max_pairs=p.max_pairs,
-        prompts_per_image=p.prompts_per_image,
-        prompt_mix=p.prompt_mix,
-        seed=o.seed,
-    )
+    data = GroupBatches.from_params(a.index, p, student.config.image_size)
     tokenizer = build_tokenizer(student.config.context_length)
     phrases = phrase_batches(student, open_phrase_cache(a.phrase_cache), p.phrase_set, o.seed)
     extra = nn.ModuleDict()

@@ -16,7 +16,7 @@ from sam3_edge.config import params_hash
 from sam3_edge.models import StudentParams, build_student
 from sam3_edge.train.distributed import DistInfo, init_distributed, shutdown_distributed
 from sam3_edge.train.loop import TrainRun
-from sam3_edge.utils import sha256_file, sources_digest, write_json
+from sam3_edge.utils import atomic_path, sha256_file, sources_digest, write_json
 
 LOG = logging.getLogger("sam3_edge.stages")
 # The stage's MLflow run (rank 0): opened by setup(), fed per step by curves(), closed by finish(). A training
@@ -93,7 +93,8 @@ class _Curves:
             col = lines[0].split("\t").index("step") if lines else 0
             kept = [row for row in lines[1:] if step > 0 and row and float(row.split("\t")[col]) <= step]
             if kept:
-                tsv.write_text("\n".join([lines[0], *kept]) + "\n")
+                with atomic_path(tsv) as tmp:
+                    tmp.write_text("\n".join([lines[0], *kept]) + "\n")
             else:
                 tsv.unlink()
         if step == 0:

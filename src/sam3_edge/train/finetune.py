@@ -59,6 +59,19 @@ class GroupBatches:
         self.prompt_mix = prompt_mix
         self.seed = seed
 
+    @classmethod
+    def from_params(cls, index_file: str | Path, params: FinetuneParams | QatParams, image_size: int) -> GroupBatches:
+        """The batches a fine-tune / QAT stage with ``params`` trains on (also what the step profiler replays)."""
+        return cls(
+            index_file,
+            image_size=image_size,
+            mask_size=params.optim.mask_size,
+            max_pairs=params.max_pairs,
+            prompts_per_image=params.prompts_per_image,
+            prompt_mix=params.prompt_mix,
+            seed=params.optim.seed,
+        )
+
     def __call__(self, step: int, batch_size: int, rank: int, world_size: int) -> dict[str, Any]:
         from sam3_edge.data.groups import sample_group_prompts
 
@@ -112,15 +125,7 @@ def _train_on_pairs(
     """Train ``trainable`` on the grouped SA-Co pairs; ``phrase_set`` (weight > 0) adds the phrase-set distillation
     on ``phrase_cache`` at every step (the fine-tune; QAT passes none and trains on the GT pairs only)."""
     optim = params.optim
-    data = GroupBatches(
-        index_file,
-        image_size=student.config.image_size,
-        mask_size=optim.mask_size,
-        max_pairs=params.max_pairs,
-        prompts_per_image=params.prompts_per_image,
-        prompt_mix=params.prompt_mix,
-        seed=optim.seed,
-    )
+    data = GroupBatches.from_params(index_file, params, student.config.image_size)
     tokenizer = build_tokenizer(student.config.context_length)
     phrases = phrase_batches(student, phrase_cache, phrase_set, optim.seed) if phrase_set is not None else None
     extra = nn.ModuleDict()
