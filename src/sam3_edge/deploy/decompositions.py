@@ -18,6 +18,13 @@ every program before XNNPACK partitioning (:func:`sam3_edge.deploy.lowering.lowe
 
 Both are the same arithmetic as the original ops (the parity check of every export compares the ``.pte`` with
 the eager program).
+
+:data:`COREML_DECOMPOSITIONS` does the same for Core ML, whose PyTorch frontend (coremltools) converts
+``bitwise_and`` and ``bitwise_not`` but has no ``bitwise_or``. The ``known | given`` of the video memory's update
+(``aten.__or__``, ``bitwise_or`` once converted to edge ops) left two ops outside the delegate, which split
+``video_step`` into 3 Core ML partitions against ``image``'s 1, and Core ML's multifunction weight sharing
+(POSITIONAL: partition i of every method in one model) refused the whole file. On booleans it is ``logical_or``,
+which the frontend takes.
 """
 
 from __future__ import annotations
@@ -70,4 +77,16 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
 XNNPACK_DECOMPOSITIONS = {
     aten.layer_norm.default: layer_norm,
     aten.scaled_dot_product_attention.default: scaled_dot_product_attention,
+}
+
+
+def bool_or(a, b):
+    if a.dtype != torch.bool or b.dtype != torch.bool:
+        return NotImplemented  # integer bitwise or: left as it is
+    return torch.logical_or(a, b)
+
+
+COREML_DECOMPOSITIONS = {
+    aten.__or__.Tensor: bool_or,  # what ``a | b`` exports as; the edge conversion makes it bitwise_or
+    aten.bitwise_or.Tensor: bool_or,
 }

@@ -314,6 +314,10 @@ def lower_programs(
         from sam3_edge.deploy.decompositions import XNNPACK_DECOMPOSITIONS
 
         programs = {m: programs[m].run_decompositions(XNNPACK_DECOMPOSITIONS) for m in methods}
+    elif backend == "coreml":  # boolean or as logical_or, which coremltools converts (deploy/decompositions.py)
+        from sam3_edge.deploy.decompositions import COREML_DECOMPOSITIONS
+
+        programs = {m: programs[m].run_decompositions(COREML_DECOMPOSITIONS) for m in methods}
     for program in programs.values():
         shorten_provenance(program.graph_module)
     kwargs["transform_passes"] = _transform_passes(backend, methods)
