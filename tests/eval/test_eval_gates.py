@@ -127,3 +127,27 @@ def test_headline_holds_numbers_only_for_a_readable_dvc_metrics_show():
 
     assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in leaves(out))
     assert all(not isinstance(v, dict) for row in out.values() for v in row.values())  # one flat row per file
+
+
+def test_lowered_gate_names_the_exports_that_failed():
+    ok = {"status": "ok", "delegated_fraction": 1.0, "executed": False}
+    failed = {"status": "failed", "reason": "ValueError: Method 'video_step' has 3 partitions"}
+    params = GatesParams(required_lowerings=("student.coreml_coreml_int8", "real.coreml_coreml_int8"))
+    metrics = {"teacher": _eval(0.8), "student": _eval(0.8)}
+    passing = evaluate_gates(
+        params,
+        eval_metrics=metrics,
+        benchmark={**BENCH, "student": {"coreml_coreml_int8": ok}, "real": {"coreml_coreml_int8": ok}},
+    )
+    assert passing["gates"]["lowered"]["status"] == "pass" and passing["decision"] == "go"
+    out = evaluate_gates(
+        params,
+        eval_metrics=metrics,
+        benchmark={**BENCH, "student": {"coreml_coreml_int8": ok}, "real": {"coreml_coreml_int8": failed}},
+    )
+    gate = out["gates"]["lowered"]
+    assert gate["status"] == "fail" and gate["value"] == 0.5 and out["decision"] == "no-go"
+    assert "real.coreml_coreml_int8: failed: ValueError" in gate["reason"] and "student" not in gate["reason"]
+    missing = evaluate_gates(params, eval_metrics=metrics, benchmark=BENCH)["gates"]["lowered"]
+    assert missing["value"] == 0.0 and "no such export row" in missing["reason"]
+    assert "lowered" not in evaluate_gates(GatesParams(), eval_metrics=metrics, benchmark=BENCH)["gates"]

@@ -105,6 +105,9 @@ class GatesParams:
     min_speedup_vs_teacher: float = 50.0  # against SAM 3's real architecture eager at 1008 px (same threads)
     # gate figure -> dotted key path inside the benchmark metrics json (written by the deploy benchmark stage)
     benchmark_keys: dict[str, str] = field(default_factory=_default_benchmark_keys)
+    # exports that must lower (status ok) for the ``lowered`` gate: dotted keys of the benchmark json's export rows
+    # (Core ML runs only on an Apple OS, so lowering is what can be checked here); empty = no such gate
+    required_lowerings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check(self.teacher != self.student, "student", "must differ from teacher")

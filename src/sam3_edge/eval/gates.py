@@ -8,7 +8,10 @@ Gates (thresholds in params ``gates``):
 * ``miou_ratio_<kind>``: student mIoU / teacher mIoU per prompt kind (``metrics/eval/<name>.json``) >= min;
 * ``prompt_sensitivity``, ``presence_f1``: the student's figures >= min;
 * ``pte_size_mb`` < max, ``image_latency_ms`` < max, ``video_fps`` > min, ``peak_memory_mb`` < max,
-  ``delegated_fraction`` > min: from the deploy benchmark json, at the dotted keys of ``benchmark_keys``.
+  ``delegated_fraction`` > min: from the deploy benchmark json, at the dotted keys of ``benchmark_keys``;
+* ``lowered``: the fraction of the exports named in ``required_lowerings`` (export rows of the benchmark json,
+  such as the Core ML int8 files that cannot run here) whose status is ``ok``, == 1. Every Core ML export of the
+  student failed for a day (2026-12-04/05) and only the report's export table showed it.
 """
 
 from __future__ import annotations
@@ -41,6 +44,23 @@ def _gate(value: float | None, reason: str, comparison: str, threshold: float) -
         return {**out, "status": "unknown", "passed": 0, "reason": reason}
     ok = _OPS[comparison](value, threshold)
     return {**out, "value": value, "status": "pass" if ok else "fail", "passed": int(ok)}
+
+
+def _lowered(benchmark: dict | None, benchmark_reason: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The ``lowered`` gate: share of the export rows at ``keys`` with status ok (the others named in ``reason``)."""
+    if benchmark is None:
+        return _gate(None, benchmark_reason or "no benchmark metrics", ">=", 1.0)
+    failed = []
+    for dotted in keys:
+        node: Any = benchmark
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            failed.append(f"{dotted}: no such export row")
+        elif node.get("status") != "ok":
+            failed.append(f"{dotted}: {node.get('status')}: {node.get('reason', '')}".rstrip(": "))
+    gate = _gate((len(keys) - len(failed)) / len(keys), "", ">=", 1.0)
+    return {**gate, "reason": "; ".join(failed)} if failed else gate
 
 
 def _model_figure(metrics: dict[str, dict], model: str, dotted: str) -> tuple[float | None, str]:
@@ -101,6 +121,8 @@ def evaluate_gates(
             if reason and isinstance(real, dict) and real.get("status") == "skipped":
                 reason += f"; the real-size student was not benchmarked ({real.get('reason')}): run `make bench-real`"
         gates[figure] = _gate(value, reason, comparison, threshold)
+    if params.required_lowerings:
+        gates["lowered"] = _lowered(benchmark, benchmark_reason, params.required_lowerings)
     t_ms, _ = _model_figure(eval_metrics, params.teacher, "latency.image_ms_median")
     s_ms, _ = _model_figure(eval_metrics, params.student, "latency.image_ms_median")
     if t_ms is not None and s_ms:

@@ -237,7 +237,8 @@ def gates_table(metrics_dir: Path) -> Table:
             else Cell(None, "missing key threshold")
         )
         status = gate.get("status")
-        verdict = {"pass": Cell("GO"), "fail": Cell("NO-GO")}.get(
+        why = f": {gate['reason'][:160]}" if gate.get("reason") else ""  # a failed gate's reason, e.g. `lowered`
+        verdict = {"pass": Cell("GO"), "fail": Cell(f"NO-GO{why}")}.get(
             status, Cell(None, f"{status or 'missing status'}" + (f": {gate['reason']}" if gate.get("reason") else ""))
         )
         table.rows.append([Cell(name), value, thr_cell, verdict])
