@@ -11,12 +11,13 @@ from sam3_edge.eval.seeds import summarize_seeds
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _metrics(text, point, box, f1, sens, cg):
+def _metrics(text, point, box, f1, sens, cg, jf=0.8):
     return {
         "miou": {"text": text, "point": point, "box": box},
         "presence": {"f1": f1},
         "prompt_sensitivity": {"value": sens},
         "saco": {"cgF1": cg},
+        "video": {"J_and_F": jf},
     }
 
 
@@ -40,6 +41,14 @@ def test_a_missing_figure_is_missing_not_zero():
     row = summarize_seeds({2: partial}, teacher)["seeds"]["2"]
     assert "cgF1" not in row["figures"] and any(m.startswith("cgF1") for m in row["missing"])
     assert not row["bar_met"]
+
+
+def test_video_j_and_f_is_part_of_the_bar():
+    teacher = _metrics(0.6, 0.6, 0.6, 0.9, 0.6, 0.4, jf=0.8)
+    out = summarize_seeds({0: _metrics(0.6, 0.6, 0.6, 0.9, 0.6, 0.4, jf=0.64)}, teacher)  # 0.8 x the teacher's
+    row = out["seeds"]["0"]
+    assert row["bar"]["video_j_and_f"] == {"ratio": 0.8, "needs": 0.85, "met": False} and not row["bar_met"]
+    assert out["summary"]["ratios"]["video_j_and_f"]["mean"] == 0.8
 
 
 def test_the_seed_runner_reuses_the_pipeline_commands_with_outputs_moved():

@@ -1,5 +1,5 @@
 """The student's robustness across init seeds (``metrics/student_seeds.json``): per seed, the student / teacher
-ratios of the issue's quality bar, and their mean and spread. Pure: dicts of evaluate-stage metrics in, a dict out.
+ratios of the quality bars (issue 20's image figures, issue 23's video J&F), and their mean and spread. Pure: dicts of evaluate-stage metrics in, a dict out.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ FIGURES = {
     "presence_f1": "presence.f1",
     "prompt_sensitivity": "prompt_sensitivity.value",
     "cgF1": "saco.cgF1",
+    "video_j_and_f": "video.J_and_F",  # the student's own video path (memory) against the teacher's reference
 }
 # the issue's bar per figure: ("ratio", r) = student >= r x teacher; ("abs", v) = student >= v
 BAR = {
@@ -26,6 +27,7 @@ BAR = {
     "presence_f1": ("abs", 0.85),
     "prompt_sensitivity": ("ratio", 0.8),
     "cgF1": ("ratio", 0.7),
+    "video_j_and_f": ("ratio", 0.85),
 }
 
 
