@@ -17,7 +17,14 @@ def main() -> None:
     src.add_argument("--checkpoint", help="dep: trained student checkpoint")
     src.add_argument("--real-size", action="store_true", help="random weights of quantize.real_size_variant")
     p.add_argument("--qat-checkpoint", help="dep (may be absent: recorded skip): the student's QAT checkpoint")
-    p.add_argument("--val-index", required=True, help="dep: data/index/concepts_val.json (calibration, parity)")
+    p.add_argument(
+        "--calib-index",
+        "--val-index",  # the name until 2026-12-05 (the real-size stages still calibrate on val: random weights)
+        dest="calib_index",
+        required=True,
+        help="dep: a concept index whose pairs calibrate the int8 observers and are the export's parity inputs "
+        "(data/index/concepts_train.json: the val split is what the quantized students are scored on)",
+    )
     p.add_argument("--out", required=True, help="out: folder of <program>.pt2 + inputs.safetensors + meta.json")
     p.add_argument("--metrics", required=True, help="out: metrics/quantize/<model>_<variant>.json")
     args = p.parse_args()
@@ -30,7 +37,7 @@ def main() -> None:
         checkpoint=args.checkpoint,
         random_variant=params.real_size_variant if args.real_size else None,
         qat_checkpoint=args.qat_checkpoint,
-        val_index=args.val_index,
+        calib_index=args.calib_index,
     )
     write_json(args.metrics, stage_metrics(meta))
     LOG.info("quantize %s/%s: %s", args.model, args.variant, meta["status"])

@@ -34,7 +34,7 @@ class QuantizeParams:
     convert_qat: bool = True  # quantize_qat: convert the QAT checkpoint (false = recorded skip)
     real_variants: tuple[BuiltVariant, ...] = ("fp32", "int8")  # for the random-weight real-size student
     real_size_variant: str = "es_rv_l_mc_s1"  # student factory variant exported with random weights
-    calibration_samples: int = 16  # val image-phrase pairs run through the observers (int8)
+    calibration_samples: int = 16  # image-phrase pairs of the calibration index run through the observers (int8)
     sensitive_layers: tuple[str, ...] = ()
     int8_per_channel: bool = True
     linear_group_size: int = 32  # 8da4w weight group size (0 = one scale per output channel)

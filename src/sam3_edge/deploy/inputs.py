@@ -19,12 +19,11 @@ from sam3_edge.types import Prompt
 KINDS = ("text", "point", "box")
 
 
-def val_samples(
-    val_index: str | Path | None, n: int, *, image_size: int, seed: int
-) -> list[tuple[torch.Tensor, Prompt]]:
-    """``n`` (image [1, 3, S, S], prompt) pairs from the val concept index (text/point/box in turn)."""
+def index_samples(index: str | Path | None, n: int, *, image_size: int, seed: int) -> list[tuple[torch.Tensor, Prompt]]:
+    """``n`` (image [1, 3, S, S], prompt) pairs from a concept index (text/point/box in turn; the pipeline passes
+    the train split's: the val split is what the quantized students are scored on)."""
     rng = np.random.default_rng(seed)
-    if val_index is None:
+    if index is None:
         return [
             (
                 torch.rand(1, 3, image_size, image_size, generator=torch.Generator().manual_seed(seed + i)),
@@ -35,16 +34,16 @@ def val_samples(
     from sam3_edge.data.datasets import load_concept_pairs, read_image, resize_image, resolve_path
     from sam3_edge.data.prompts import sample_prompt
 
-    pairs = load_concept_pairs(val_index)
+    pairs = load_concept_pairs(index)
     if not pairs:
-        raise ValueError(f"{val_index}: no concept pairs to calibrate on")
+        raise ValueError(f"{index}: no concept pairs to calibrate on")
     order = rng.permutation(len(pairs))[:n]
     out = []
     for i, j in enumerate(order):
         pair = pairs[int(j)]
         kind = KINDS[i % len(KINDS)] if not pair.negative else "text"
         prompt, _ = sample_prompt(pair, kind, rng, image_size=image_size)
-        image = resize_image(read_image(resolve_path(val_index, pair.image)), image_size)[None]
+        image = resize_image(read_image(resolve_path(index, pair.image)), image_size)[None]
         out.append((image, prompt))
     return out
 

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from sam3_edge.deploy.config import ExportParams, QuantizeParams
-from sam3_edge.deploy.inputs import load_inputs, program_inputs, save_inputs, val_samples
+from sam3_edge.deploy.inputs import index_samples, load_inputs, program_inputs, save_inputs
 from sam3_edge.deploy.lowering import BackendUnavailable, lower_programs, merge_delegation
 from sam3_edge.deploy.quantize import PROGRAMS_META, build_variant, load_programs, save_programs
 from sam3_edge.deploy.quantize import weight_quantization_report as weight_report
@@ -91,7 +91,7 @@ def run_quantize(
     checkpoint: str | Path | None = None,
     random_variant: str | None = None,
     qat_checkpoint: str | Path | None = None,
-    val_index: str | Path | None = None,
+    calib_index: str | Path | None = None,
 ) -> dict[str, Any]:
     out_dir = Path(out_dir)
     base = {"model": model, "variant": variant}
@@ -111,7 +111,9 @@ def run_quantize(
         if recipe not in ("int8", "8da4w"):
             raise ValueError(f"{qat_checkpoint}: QAT scheme {recipe!r} has no deploy recipe (int8, 8da4w)")
     unfused = unfuse_attention(student)  # nn.MultiheadAttention -> nn.Linear projections (deploy/rewrite.py)
-    samples = val_samples(val_index, params.calibration_samples, image_size=student.config.image_size, seed=params.seed)
+    samples = index_samples(
+        calib_index, params.calibration_samples, image_size=student.config.image_size, seed=params.seed
+    )
     inputs = program_inputs(student, samples)
     programs = student.export_programs()
     eps, recipe = build_variant(
@@ -138,7 +140,7 @@ def run_quantize(
         "reason": "",
         "source": source,
         "model_config": student.config.to_json(),
-        "calibration": "val" if val_index is not None else "random",
+        "calibration": Path(calib_index).name if calib_index is not None else "random",
         "calibration_samples": len(samples),
         "sensitive_layers": list(params.sensitive_layers),
         "recipe": recipe,
