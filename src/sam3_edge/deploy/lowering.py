@@ -188,7 +188,173 @@ def _transform_passes(backend: str, methods: list[str]) -> dict[str, list]:
         return {m: [ShortenProvenancePass()] for m in methods}
     from executorch.exir.backend.canonical_partitioners.duplicate_dequant_node_pass import DuplicateDequantNodePass
 
-    return {m: [ShortenProvenancePass(), DuplicateDequantNodePass()] for m in methods}
+    return {
+        m: [ShortenProvenancePass(), ViewsAsReshapePass(), DuplicateDequantNodePass(), FoldLiteralsPass()]
+        for m in methods
+    }
+
+
+def _view_like_ops() -> set:
+    from executorch.exir.dialects._ops import ops as exir_ops
+
+    a = exir_ops.edge.aten
+    return {a.squeeze_copy.dims, a.squeeze_copy.dim, a.squeeze_copy.default, a.unsqueeze_copy.default,
+            a.alias_copy.default, a.expand_copy.default, a.view_copy.default}  # fmt: skip
+
+
+def _qparams(node: Any, kind: str) -> tuple | None:
+    """(scale, zero point) of a per-tensor ``quantize`` / ``dequantize`` node (``kind``), else None."""
+    name = str(node.target) if getattr(node, "op", None) == "call_function" else ""
+    if f"quantized_decomposed.{kind}_per_tensor" not in name:
+        return None
+    return tuple(node.args[1:3])
+
+
+def views_as_reshape(graph_module: Any) -> int:
+    """Make every squeeze / unsqueeze / alias / no-op expand a ``view_copy``; -> nodes rewritten.
+
+    XNNPACK takes a reshape anywhere (``static_reshape``) but has no squeeze, takes unsqueeze only on the trailing
+    dim and no alias or expand at all, so each of these split the student's graphs into another delegate (the
+    embedded ``image`` method had 23 squeezes and 16 unsqueezes outside, 13 delegates). On a static shape they are
+    all the same reshape. Not rewritten: a real broadcast (``expand`` to a larger shape), and a view whose
+    dequantized input and requantized output have different quantization parameters. XNNPACK runs a view between
+    a dq and a q as an int8 reshape, which needs equal parameters on both sides ("Failed to create squeeze node":
+    the int8 mask head's ``semantic_proj(v)[:, None]`` feeds a ``cat`` with its own scale); left as it was, the
+    op stays outside the delegate as before.
+    """
+    from executorch.exir.dialects._ops import ops as exir_ops
+
+    view = exir_ops.edge.aten.view_copy.default
+    view_like = _view_like_ops()
+    count = 0
+    for node in graph_module.graph.nodes:
+        if node.op != "call_function" or node.target not in view_like or node.target is view:
+            continue
+        src, out = node.args[0], node.meta["val"]
+        if list(src.meta["val"].shape) != list(out.shape) and node.target == exir_ops.edge.aten.expand_copy.default:
+            continue
+        if _mismatched_requantize(node, view_like):
+            continue
+        node.target, node.args, node.kwargs = view, (src, [int(d) for d in out.shape]), {}
+        count += 1
+    if count:
+        graph_module.recompile()
+    return count
+
+
+def _mismatched_requantize(node: Any, view_like: set) -> bool:
+    """True when a chain of views through ``node`` runs from a dq to a q of other (scale, zero point)."""
+    src = node.args[0]
+    while getattr(src, "op", None) == "call_function" and src.target in view_like:
+        src = src.args[0]
+    q_in = _qparams(src, "dequantize")
+    if q_in is None:
+        return False
+    stack, outs = list(node.users), []
+    while stack:
+        user = stack.pop()
+        if user.op == "call_function" and user.target in view_like:
+            stack.extend(user.users)
+        elif (q := _qparams(user, "quantize")) is not None:
+            outs.append(q)
+    return any(q != q_in for q in outs)
+
+
+class ViewsAsReshapePass:
+    """:func:`views_as_reshape` as an edge transform pass."""
+
+    def __call__(self, graph_module: Any) -> Any:
+        from torch.fx.passes.infra.pass_base import PassResult
+
+        return PassResult(graph_module, views_as_reshape(graph_module) > 0)
+
+
+FOLD_MAX_NUMEL = 1 << 16  # a literal subgraph whose result is larger stays computed (the .pte would carry it)
+FOLD_SEED_MAX_NUMEL = 16  # constant inputs this small are numbers, not weights: folding may start from them
+
+
+def _constant_input(program: ExportedProgram, node: Any) -> Any:
+    """The tensor of a constant placeholder (lifted constant or non-mutated buffer), else None; never a parameter."""
+    from torch._export.utils import get_buffer, get_lifted_tensor_constant, is_buffer, is_lifted_tensor_constant
+
+    if is_lifted_tensor_constant(program, node):
+        return get_lifted_tensor_constant(program, node)
+    sig = program.graph_signature
+    if is_buffer(program, node) and sig.inputs_to_buffers[node.name] not in sig.buffers_to_mutate.values():
+        return get_buffer(program, node)
+    return None
+
+
+def fold_literals(program: ExportedProgram) -> int:
+    """Replace every value computed from literals alone by a lifted constant; -> values folded.
+
+    ``torch.arange`` grids, ``temperature ** (arange / half)`` frequencies, ``new_zeros`` and the ``ones`` of the
+    nearest-upsampling rewrite are computed from shapes and Python numbers, not from inputs or weights. XNNPACK
+    takes none of ``arange``, ``pow.Scalar``, ``full`` or integer -> float ``_to_dim_order_copy``, so each chain
+    of them ran on portable kernels at every call and cut the graph into another delegate. ExecuTorch's
+    ``constant_prop_pass`` folds them, but it folds weights too (a ``permute`` of a weight, torchao's
+    ``dequantize_affine`` of an int4 weight: the 8da4w file would carry float weights). Here the propagation
+    starts only from constant inputs of at most :data:`FOLD_SEED_MAX_NUMEL` elements (the Python numbers a forward
+    turns into tensors, lifted, then made buffers by the edge conversion), never from a parameter or a weight-sized
+    buffer, so only input-free, weight-free values fold; the graph edits are ExecuTorch's own
+    (``create_constant_nodes_and_return_specs``). Quantization ops (ExecuTorch's, torchao's) and impure ops stay,
+    and a value over :data:`FOLD_MAX_NUMEL` elements stays computed.
+    """
+    from collections import OrderedDict
+
+    import torch
+    from executorch.exir import memory
+    from executorch.exir.passes import constant_prop_pass as cp
+    from torch.utils import _pytree as pytree
+
+    skip = set(cp._QUANT_PRIMITIVES_EDGE)
+    consts: OrderedDict[Any, Any] = OrderedDict()
+    for node in program.graph.nodes:
+        if node.op == "placeholder":  # a Python number the forward made a tensor (lifted; a buffer by now)
+            value = _constant_input(program, node)
+            if value is not None and value.numel() <= FOLD_SEED_MAX_NUMEL:
+                consts[node] = value
+        if node.op != "call_function" or node.target is memory.alloc or node.target in skip or node.is_impure():
+            continue
+        if _is_quant_op(node.target):  # torchao / quantized_decomposed ops: a weight's quantized form stays
+            continue
+        if not cp.is_const(node.args, program, consts) or not cp.is_const(node.kwargs, program, consts):
+            continue
+        args, kwargs = pytree.tree_map(lambda x: cp.get_data(x, program, consts), (node.args, node.kwargs))
+        with torch.no_grad():
+            value = node.target(*args, **kwargs)
+        if not isinstance(value, torch.Tensor) or value.numel() > FOLD_MAX_NUMEL:
+            continue
+        consts[node] = value.contiguous() if 0 in value.stride() else value
+    if not consts:
+        return 0
+    specs = {s.arg.name: s for s in program.graph_signature.input_specs}
+    specs.update(cp.create_constant_nodes_and_return_specs(consts, program))
+    program.graph_signature.input_specs = [specs[n.name] for n in program.graph.find_nodes(op="placeholder")]
+    cp._update_output_node_and_specs(program, _skip_dim_order=False)
+    program.graph.eliminate_dead_code()
+    program.graph_module.recompile()
+    return len(consts)
+
+
+def _is_quant_op(target: Any) -> bool:
+    name = str(target)  # an EdgeOpOverload prints its namespace and name
+    return any(k in name for k in ("quantize", "dequantize", "choose_qparams", "torchao", "quantized_decomposed"))
+
+
+def _fold_literals_pass():
+    from executorch.exir.pass_base import ExportedProgramPassBase, ExportedProgramPassResult
+
+    class FoldLiterals(ExportedProgramPassBase):
+        def call(self, exported_program: ExportedProgram) -> ExportedProgramPassResult:
+            return ExportedProgramPassResult(exported_program, fold_literals(exported_program) > 0)
+
+    return FoldLiterals()
+
+
+def FoldLiteralsPass():  # noqa: N802  (constructed like the other passes)
+    """:func:`fold_literals` as an ExportedProgram pass (ExecuTorch's pass base is imported lazily)."""
+    return _fold_literals_pass()
 
 
 def shorten_provenance(graph_module: Any) -> int:

@@ -24,13 +24,24 @@ from sam3_edge.eval.config import GatesParams
 _OPS = {">=": operator.ge, ">": operator.gt, "<": operator.lt, "<=": operator.le}
 
 
-def lookup(tree: Any, dotted: str) -> tuple[float | None, str]:
-    """Number at ``a.b.c`` in nested dicts -> (value, '') or (None, reason)."""
+_MISSING = object()
+
+
+def _node(tree: Any, dotted: str) -> Any:
+    """What sits at ``a.b.c`` in nested dicts, or ``_MISSING``."""
     node = tree
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
-            return None, f"no key {dotted!r}"
+            return _MISSING
         node = node[part]
+    return node
+
+
+def lookup(tree: Any, dotted: str) -> tuple[float | None, str]:
+    """Number at ``a.b.c`` in nested dicts -> (value, '') or (None, reason)."""
+    node = _node(tree, dotted)
+    if node is _MISSING:
+        return None, f"no key {dotted!r}"
     if isinstance(node, dict) and node.get("status"):
         return None, f"{dotted} is {node['status']}: {node.get('reason', '')}".rstrip(": ")
     if isinstance(node, bool) or not isinstance(node, (int, float)):
@@ -52,9 +63,7 @@ def _lowered(benchmark: dict | None, benchmark_reason: str, keys: tuple[str, ...
         return _gate(None, benchmark_reason or "no benchmark metrics", ">=", 1.0)
     failed = []
     for dotted in keys:
-        node: Any = benchmark
-        for part in dotted.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
+        node = _node(benchmark, dotted)
         if not isinstance(node, dict):
             failed.append(f"{dotted}: no such export row")
         elif node.get("status") != "ok":
