@@ -31,3 +31,48 @@ def test_worker_peak_excludes_the_parent_and_sees_its_own_allocation():
     inherited = int(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout) / 1024
     assert inherited >= 400, inherited
     del parent
+
+
+class _BigOutputs:
+    """A stand-in program whose ``video_step`` returns a fresh 8 MB mask a frame (the real-size student's is 6.4 MB)."""
+
+    def __init__(self, spec: dict) -> None:
+        import types
+
+        self.config = types.SimpleNamespace(memory_slots=2, dim=4)
+
+    def run(self, method: str, args):
+        import torch
+
+        if method == "video_step":
+            return [torch.ones(2 * 2**20), torch.zeros(1), args[-2] + 1]
+        return [torch.zeros(4)]
+
+
+def test_program_memory_leaves_out_the_outputs_kept_for_parity(tmp_path, monkeypatch):
+    """24 frames x 8 MB of kept masks are the benchmark's memory, not the program's (they read as 190 MB of
+    "program" memory before 2026-12-05)."""
+    import torch
+
+    import sam3_edge.deploy.inputs as inputs_mod
+    from sam3_edge.deploy import bench_worker as w
+
+    frames = 24
+    video = {
+        "frames": torch.zeros(frames, 1, 3, 4, 4),
+        "points": torch.zeros(1, 1, 3),
+        "box": torch.zeros(1, 4),
+        "box_valid": torch.zeros(1),
+    }
+    text = {"video_text/emb": torch.zeros(1, 2, 4), "video_text/valid": torch.ones(1, 2)}
+    monkeypatch.setattr(w, "_Pte", _BigOutputs)
+    monkeypatch.setattr(w, "load_file", lambda path: video if path == "video" else text)
+    monkeypatch.setattr(inputs_mod, "load_inputs", lambda path: {"image": [(torch.zeros(1),)]})
+    spec = {"kind": "pte", "inputs": "x", "video": "video", "video_text": "text", "warmup": 1, "iters": 2,
+            "parity_samples": 1}  # fmt: skip
+    result = w.measure(spec, tmp_path / "outputs.safetensors")
+    assert result["video"]["frames"] == frames
+    assert result["model_rss_mb"] < 100, result  # one frame's transient mask, not the 192 MB kept
+    from safetensors.torch import load_file
+
+    assert len([k for k in load_file(tmp_path / "outputs.safetensors") if k.startswith("video/")]) == frames
