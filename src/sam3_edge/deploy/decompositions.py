@@ -138,37 +138,32 @@ def upsample_nearest2d(x, output_size=None, scale_factors=None):
     return _reshape(y, [n, c, out_h, out_w])
 
 
-def _rows_view(x, dims):
-    """x viewed as [1, M, K, 1] with the K elements of ``dims`` in the third axis; -> the view and the kept dims."""
+def _rows_view(x, dims, keepdim):
+    """x viewed as [1, M, K, 1] with the K elements of ``dims`` in the third axis; -> the view, K and the shape of
+    a reduction over ``dims``."""
     dims = sorted(_dims(x, dims))
     keep = [d for d in range(x.dim()) if d not in dims]
     order = keep + dims
     y = x if order == list(range(x.dim())) else torch.permute(x, order)
-    m = _rows([x.shape[d] for d in keep])
     k = _rows([x.shape[d] for d in dims])
-    return _reshape(y, [1, m, k, 1]), keep, k
-
-
-def _rows_result(r, x, dims, keep, keepdim):
-    shape = [1 if d in _dims(x, dims) else s for d, s in enumerate(x.shape)] if keepdim else [x.shape[d] for d in keep]
-    return _reshape(r, shape)
+    out = [1 if d in dims else s for d, s in enumerate(x.shape)] if keepdim else [x.shape[d] for d in keep]
+    return _reshape(y, [1, _rows([x.shape[d] for d in keep]), k, 1]), k, out
 
 
 def sum_dims(x, dims, keepdim=False, dtype=None):
     if dtype is not None or not x.dtype.is_floating_point or not dims:
         return NotImplemented  # integer / boolean counts and full reductions stay as they are
-    v, keep, k = _rows_view(x, dims)
+    v, k, out = _rows_view(x, dims, keepdim)
     # XNNPACK's mean is a global average pooling over dims (2, 3) of a 4-D tensor; the sum is k times it
-    return _rows_result(v.mean(dim=[2, 3], keepdim=True) * k, x, dims, keep, keepdim)
+    return _reshape(v.mean(dim=[2, 3], keepdim=True) * k, out)
 
 
 def logsumexp(x, dims, keepdim=False):
     if not x.dtype.is_floating_point:
         return NotImplemented
-    v, keep, k = _rows_view(x, dims)
+    v, k, out = _rows_view(x, dims, keepdim)
     m = torch.max(v, dim=2, keepdim=True).values  # XNNPACK max.dim (values only) on 4-D
-    r = torch.log((v - m).exp().mean(dim=[2, 3], keepdim=True) * k) + m
-    return _rows_result(r, x, dims, keep, keepdim)
+    return _reshape(torch.log((v - m).exp().mean(dim=[2, 3], keepdim=True) * k) + m, out)
 
 
 XNNPACK_DECOMPOSITIONS = {

@@ -307,16 +307,16 @@ def fold_literals(program: ExportedProgram) -> int:
     from executorch.exir.passes import constant_prop_pass as cp
     from torch.utils import _pytree as pytree
 
-    skip = set(cp._QUANT_PRIMITIVES_EDGE)
     consts: OrderedDict[Any, Any] = OrderedDict()
+    folded = 0
     for node in program.graph.nodes:
         if node.op == "placeholder":  # a Python number the forward made a tensor (lifted; a buffer by now)
             value = _constant_input(program, node)
             if value is not None and value.numel() <= FOLD_SEED_MAX_NUMEL:
                 consts[node] = value
-        if node.op != "call_function" or node.target is memory.alloc or node.target in skip or node.is_impure():
+        if node.op != "call_function" or node.target is memory.alloc or node.is_impure():
             continue
-        if _is_quant_op(node.target):  # torchao / quantized_decomposed ops: a weight's quantized form stays
+        if _is_quant_op(node.target):  # ExecuTorch's / torchao's quantization ops: a weight's quantized form stays
             continue
         if not cp.is_const(node.args, program, consts) or not cp.is_const(node.kwargs, program, consts):
             continue
@@ -326,7 +326,8 @@ def fold_literals(program: ExportedProgram) -> int:
         if not isinstance(value, torch.Tensor) or value.numel() > FOLD_MAX_NUMEL:
             continue
         consts[node] = value.contiguous() if 0 in value.stride() else value
-    if not consts:
+        folded += 1
+    if not folded:  # only seeds: nothing to replace
         return 0
     specs = {s.arg.name: s for s in program.graph_signature.input_specs}
     specs.update(cp.create_constant_nodes_and_return_specs(consts, program))
@@ -334,7 +335,7 @@ def fold_literals(program: ExportedProgram) -> int:
     cp._update_output_node_and_specs(program, _skip_dim_order=False)
     program.graph.eliminate_dead_code()
     program.graph_module.recompile()
-    return len(consts)
+    return folded
 
 
 def _is_quant_op(target: Any) -> bool:
@@ -342,7 +343,8 @@ def _is_quant_op(target: Any) -> bool:
     return any(k in name for k in ("quantize", "dequantize", "choose_qparams", "torchao", "quantized_decomposed"))
 
 
-def _fold_literals_pass():
+def FoldLiteralsPass():  # noqa: N802  (constructed like the other passes)
+    """:func:`fold_literals` as an ExportedProgram pass (ExecuTorch's pass base is imported lazily)."""
     from executorch.exir.pass_base import ExportedProgramPassBase, ExportedProgramPassResult
 
     class FoldLiterals(ExportedProgramPassBase):
@@ -350,11 +352,6 @@ def _fold_literals_pass():
             return ExportedProgramPassResult(exported_program, fold_literals(exported_program) > 0)
 
     return FoldLiterals()
-
-
-def FoldLiteralsPass():  # noqa: N802  (constructed like the other passes)
-    """:func:`fold_literals` as an ExportedProgram pass (ExecuTorch's pass base is imported lazily)."""
-    return _fold_literals_pass()
 
 
 def shorten_provenance(graph_module: Any) -> int:
