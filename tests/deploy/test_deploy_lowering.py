@@ -118,3 +118,21 @@ def test_shortened_provenance_gives_the_same_pte(gated_int8, monkeypatch):
     monkeypatch.setattr(lowering, "shorten_provenance", lambda graph_module: 0)
     full = lowering.lower_programs(eps, "xnnpack", variant="int8")
     assert full.buffer == short.buffer
+
+
+def test_shared_provenance_gives_the_same_pte(gated_int8, monkeypatch):
+    """Provenance records shared by deepcopy instead of copied: same bytes; the patch is gone afterwards."""
+    import contextlib
+    import copy
+
+    from torch.fx.traceback import NodeSource
+
+    eps, _ = gated_int8
+    shared = lowering.lower_programs(eps, "xnnpack", variant="int8")
+    record = NodeSource(None, "a pass")
+    assert copy.deepcopy(record) is not record  # restored on exit
+    with lowering.shared_provenance():
+        assert copy.deepcopy(record) is record
+    monkeypatch.setattr(lowering, "shared_provenance", contextlib.nullcontext)
+    copied = lowering.lower_programs(eps, "xnnpack", variant="int8")
+    assert copied.buffer == shared.buffer

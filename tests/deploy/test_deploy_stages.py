@@ -141,6 +141,18 @@ def test_deploy_stages_end_to_end(tmp_path, tiny_data, monkeypatch):
     assert got.mask_logits.shape == ref.mask_logits.shape == (2, 16, 56, 56)
     assert (got.mask_logits - ref.mask_logits).abs().max() < 1e-3
     assert (got.scores - ref.scores).abs().max() < 1e-4
+    # and tracks like it: video_step with the memory carried frame to frame, later frames on follow_prompt
+    frames = torch.rand(3, 3, 96, 96)
+    for prompt in prompts:
+        got_v, ref_v = predictor.predict_video(frames, prompt), eager.predict_video(frames, prompt)
+        assert len(got_v) == len(ref_v) == 3
+        for g, r in zip(got_v, ref_v, strict=True):
+            for name in ("mask_logits", "boxes", "scores", "presence", "iou"):
+                assert (getattr(g, name) - getattr(r, name)).abs().max() < 1e-3, name
+    # the memory matters on the later frames (else this would not test the carried state)
+    assert (
+        ref_v[2].mask_logits - eager.predict(frames[2:], [Prompt(kind="text", text=" ")]).mask_logits
+    ).abs().max() > 1e-3
 
     _stage(
         "benchmark",

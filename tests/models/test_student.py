@@ -92,8 +92,17 @@ def test_export_programs_are_exportable_with_static_shapes(tiny):
             got = ep.module()(*args)
         for w, g in zip(want, got, strict=True):
             torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5)
-    mask_logits, scores, state = programs["video_step"][0](*programs["video_step"][1])
+    video_module, video_args = programs["video_step"]
+    *prediction, state = video_module(*video_args)
     assert state.shape == (1, tiny.config.memory_latents + 1, tiny.config.dim)  # latents + the object pointer
+    # the image program's five outputs, in its order: on an invalid (first-frame) memory, the same values
+    image_module, image_args = programs["image"]
+    with torch.no_grad():
+        first = video_module(*video_args[:-1], torch.zeros(1))[:-1]
+        image = image_module(*image_args)
+    assert len(prediction) == len(image) == 5
+    for v, i in zip(first, image, strict=True):
+        torch.testing.assert_close(v, i, atol=1e-5, rtol=1e-4)
 
 
 def test_first_frame_video_output_equals_image_output():

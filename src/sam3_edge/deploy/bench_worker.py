@@ -106,7 +106,8 @@ def _run_video(model, video: dict, text: dict, keep: dict | None = None) -> int:
     if keep is None:
         model.run("video_step", (frames[0], emb, valid, *geo, state, state_valid))  # warm-up frame
     for k in range(frames.shape[0]):
-        mask, _, state = model.run("video_step", (frames[k], emb, valid, *geo, state, state_valid))[:3]
+        out = model.run("video_step", (frames[k], emb, valid, *geo, state, state_valid))
+        mask, state = out[0], out[-1]  # masks first, the new memory state last (3 or 6 outputs: files before 12-05)
         state_valid = torch.ones(1)
         if keep is not None:
             keep[f"video/{k}/0"] = mask.contiguous()

@@ -67,7 +67,7 @@ def program_inputs(student, samples: list[tuple[torch.Tensor, Prompt]]) -> dict[
         out["text"].append((pt.token_ids,))
         out["image"].append(image_in)
         out["video_step"].append((*image_in, state, state_valid))
-        state = video_prog(*image_in, state, state_valid)[2]
+        state = video_prog(*image_in, state, state_valid)[-1]  # the new memory state comes last
         state_valid = torch.ones_like(state_valid)
     return {k: v for k, v in out.items() if k in programs}
 

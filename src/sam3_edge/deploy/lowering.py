@@ -391,6 +391,33 @@ class ShortenProvenancePass:
         return PassResult(graph_module, shorten_provenance(graph_module) > 0)
 
 
+@contextlib.contextmanager
+def shared_provenance() -> Iterator[None]:
+    """Let ``copy.deepcopy`` share ``torch.fx`` provenance records (``NodeSource``) instead of copying them.
+
+    Every node a pass visits gets a new ``NodeSource`` whose constructor deep-copies the node's whole ``from_node``
+    chain (``torch.fx.traceback.NodeSource.__init__``, through ``set_current_meta``), and every ``deepcopy`` of a
+    graph copies the chains again. ``cProfile`` of an int8 image lowering: 243k ``NodeSource`` constructions,
+    ~10 % of the lowering in ``deepcopy`` (docs/experiments.md, 2026-12-05, ninth session). Nothing in the
+    pinned torch or ExecuTorch changes a ``NodeSource`` after its constructor (``from_node`` lists are rebuilt,
+    never appended to; ``_dict`` is a cache of the same content), so a copy that shares them holds the same
+    provenance: same debug handles, same ``.pte`` bytes (tested). Restored on exit; the export stages lower in
+    their own processes.
+    """
+    from torch.fx.traceback import NodeSource
+
+    missing = object()
+    previous = NodeSource.__dict__.get("__deepcopy__", missing)
+    NodeSource.__deepcopy__ = lambda self, memo: self  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        if previous is missing:
+            del NodeSource.__deepcopy__
+        else:
+            NodeSource.__deepcopy__ = previous  # type: ignore[method-assign]
+
+
 def _noop() -> None:
     pass
 
@@ -473,24 +500,25 @@ def lower_programs(
     partitioners, compile_config = _partitioners(backend, variant, coreml_target=coreml_target, qnn_soc=qnn_soc)
     kwargs: dict[str, Any] = {"compile_config": compile_config} if compile_config is not None else {}
     methods = sorted(programs)
-    if backend == "xnnpack":  # layer norm and attention as ops XNNPACK takes (deploy/decompositions.py)
-        from sam3_edge.deploy.decompositions import XNNPACK_DECOMPOSITIONS
+    with shared_provenance():
+        if backend == "xnnpack":  # layer norm and attention as ops XNNPACK takes (deploy/decompositions.py)
+            from sam3_edge.deploy.decompositions import XNNPACK_DECOMPOSITIONS
 
-        programs = {m: programs[m].run_decompositions(XNNPACK_DECOMPOSITIONS) for m in methods}
-    elif backend == "coreml":  # boolean or as logical_or, which coremltools converts (deploy/decompositions.py)
-        from sam3_edge.deploy.decompositions import COREML_DECOMPOSITIONS
+            programs = {m: programs[m].run_decompositions(XNNPACK_DECOMPOSITIONS) for m in methods}
+        elif backend == "coreml":  # boolean or as logical_or, which coremltools converts (deploy/decompositions.py)
+            from sam3_edge.deploy.decompositions import COREML_DECOMPOSITIONS
 
-        programs = {m: programs[m].run_decompositions(COREML_DECOMPOSITIONS) for m in methods}
-    for program in programs.values():
-        shorten_provenance(program.graph_module)
-    kwargs["transform_passes"] = _transform_passes(backend, methods)
-    with batched_constant_copies() as copies:
-        edge = to_edge_transform_and_lower(dict(programs), partitioner=partitioners, **kwargs)
-    report = delegation_report(edge, methods)
-    report["constant_copies"] = sum(copies.values())
-    et = edge.to_executorch(
-        ExecutorchBackendConfig(do_quant_fusion_and_const_prop=True, extract_delegate_segments=True)
-    )
+            programs = {m: programs[m].run_decompositions(COREML_DECOMPOSITIONS) for m in methods}
+        for program in programs.values():
+            shorten_provenance(program.graph_module)
+        kwargs["transform_passes"] = _transform_passes(backend, methods)
+        with batched_constant_copies() as copies:
+            edge = to_edge_transform_and_lower(dict(programs), partitioner=partitioners, **kwargs)
+        report = delegation_report(edge, methods)
+        report["constant_copies"] = sum(copies.values())
+        et = edge.to_executorch(
+            ExecutorchBackendConfig(do_quant_fusion_and_const_prop=True, extract_delegate_segments=True)
+        )
     buffer = et.buffer
     # non_const_buffer_sizes[0] is reserved; the rest are the method's memory-planned arenas (activations)
     planned = {plan.name: int(sum(plan.non_const_buffer_sizes[1:])) for plan in et.executorch_program.execution_plan}

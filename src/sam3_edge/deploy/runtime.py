@@ -19,14 +19,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from sam3_edge.types import Prediction, Prompt
+from sam3_edge.types import Prediction, Prompt, follow_prompt
 from sam3_edge.utils import read_json
 
 META_NAME = "meta.json"
 PTE_FILES = {"text.pte": ("text",), "image.pte": ("image", "video_step")}  # file -> the methods it holds
 METHOD_FILES = {m: name for name, methods in PTE_FILES.items() for m in methods}
 IMAGE_OUTPUTS = ("mask_logits", "boxes", "scores", "presence", "iou")
-VIDEO_OUTPUTS = ("mask_logits", "scores", "memory_state")
+VIDEO_OUTPUTS = (*IMAGE_OUTPUTS, "memory_state")  # video_step: the image outputs, then the new memory state
 
 
 def resolve_export(path: str | Path) -> tuple[Path, dict[str, Any]]:
@@ -164,36 +164,74 @@ class PtePredictor:
         self.program = PteBundle(folder, meta)
         self.tokenizer = build_tokenizer(self.config.context_length)
 
-    def encode(self, images: torch.Tensor, prompts: list[Prompt]) -> list[tuple[torch.Tensor, ...]]:
-        """Image-method input tuples (one per sample): image, text_emb, text_valid, points, box, box_valid."""
-        from sam3_edge.models.prompts import prepare_prompts
-
+    def _frames(self, images: torch.Tensor) -> torch.Tensor:
+        """[B, 3, S, S] -> float32 at the student's input size (checked)."""
         if images.ndim != 4 or images.shape[1] != 3 or images.shape[-1] != images.shape[-2]:
             raise ValueError(f"images must be [B, 3, S, S], got {tuple(images.shape)}")
-        if len(prompts) != images.shape[0]:
-            raise ValueError(f"{images.shape[0]} images but {len(prompts)} prompts")
-        scale = self.image_size / images.shape[-1]
         x = images.float()
         if images.shape[-1] != self.image_size:
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        return x
+
+    def _prompt_inputs(self, prompts: list[Prompt], side: int) -> list[tuple[torch.Tensor, ...]]:
+        """Per prompt (in pixels of a ``side`` input): text_emb, text_valid (the ``text`` method), points, box,
+        box_valid."""
+        from sam3_edge.models.prompts import prepare_prompts
+
+        scale = self.image_size / side
         pt = prepare_prompts(prompts, tokenizer=self.tokenizer, max_points=self.config.max_points, scale=scale)
         out = []
         for i in range(len(prompts)):
             emb, valid = self.program.run("text", [pt.token_ids[i : i + 1]])
-            out.append((x[i : i + 1], emb, valid, pt.points[i : i + 1], pt.box[i : i + 1], pt.box_valid[i : i + 1]))
+            out.append((emb, valid, pt.points[i : i + 1], pt.box[i : i + 1], pt.box_valid[i : i + 1]))
         return out
+
+    def encode(self, images: torch.Tensor, prompts: list[Prompt]) -> list[tuple[torch.Tensor, ...]]:
+        """Image-method input tuples (one per sample): image, text_emb, text_valid, points, box, box_valid."""
+        x = self._frames(images)
+        if len(prompts) != images.shape[0]:
+            raise ValueError(f"{images.shape[0]} images but {len(prompts)} prompts")
+        return [(x[i : i + 1], *p) for i, p in enumerate(self._prompt_inputs(prompts, images.shape[-1]))]
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor, prompts: list[Prompt]) -> Prediction:
         outs = [self.program.run("image", inputs) for inputs in self.encode(images, prompts)]
         cat = {k: torch.cat([o[j] for o in outs]) for j, k in enumerate(IMAGE_OUTPUTS)}
-        return Prediction(
-            mask_logits=cat["mask_logits"],
-            boxes=cat["boxes"],
-            scores=cat["scores"],
-            presence=cat["presence"],
-            iou=cat["iou"],
-        )
+        return _prediction(cat)
+
+    @torch.no_grad()
+    def predict_video(self, frames: torch.Tensor, prompt: Prompt) -> list[Prediction]:
+        """frames [T, 3, S, S]; ``prompt`` on frame 0 -> T predictions through ``video_step``, the memory state
+        carried from frame to frame: the eager ``StudentPredictor.predict_video`` protocol (later frames get
+        ``follow_prompt``: the phrase, nothing for a box / point), on the deployed program."""
+        x = self._frames(frames)
+        side = frames.shape[-1]
+        first = self._prompt_inputs([prompt], side)[0]
+        later = first if len(x) == 1 else self._prompt_inputs([follow_prompt(prompt)], side)[0]
+        c = self.config
+        state, valid = torch.zeros(1, c.memory_slots, c.dim), torch.zeros(1)
+        preds = []
+        for t in range(len(x)):
+            out = self.program.run("video_step", (x[t : t + 1], *(first if t == 0 else later), state, valid))
+            if len(out) != len(VIDEO_OUTPUTS):
+                raise ValueError(
+                    f"{self.program.folder}: video_step returns {len(out)} outputs, not {len(VIDEO_OUTPUTS)} "
+                    f"{VIDEO_OUTPUTS}: exported before it returned the whole prediction (2026-12-05); re-export"
+                )
+            named = dict(zip(VIDEO_OUTPUTS, out, strict=True))
+            preds.append(_prediction(named))
+            state, valid = named["memory_state"], torch.ones(1)
+        return preds
+
+
+def _prediction(out: dict[str, torch.Tensor]) -> Prediction:
+    return Prediction(
+        mask_logits=out["mask_logits"],
+        boxes=out["boxes"],
+        scores=out["scores"],
+        presence=out["presence"],
+        iou=out["iou"],
+    )
 
 
 def load_pte_predictor(path: str | Path, *, name: str | None = None) -> PtePredictor:

@@ -13,7 +13,7 @@ Video protocol extension: a predictor with a video path implements
 batch 1), the prompt given on frame 0 of ``frames``. Per object the driver starts the clip at the object's first
 annotated visible frame, prompts it there (``video_prompt`` kind, built from that frame's GT mask), and takes per
 frame the mask of the top-scored query when that score >= ``score_threshold`` (else empty: the object left).
-A predictor without ``predict_video`` (the teacher's image model, a ``.pte``) is tracked by :func:`propagate_box`
+A predictor without ``predict_video`` (the teacher's image model) is tracked by :func:`propagate_box`
 (each frame prompted with the box of its own previous mask), and the block's ``video_path`` says which it was.
 
 Resume: ``evaluate_predictor(..., resume_dir=D, resume_key=K)`` saves each finished chunk of ``chunk_size``

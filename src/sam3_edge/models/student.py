@@ -279,7 +279,8 @@ class Student(nn.Module):
         image:      image, text_emb, text_valid, points [1, P, 3], box [1, 4], box_valid [1]
                     -> mask_logits [1, Q, S/4, S/4], boxes [1, Q, 4], scores [1, Q], presence [1], iou [1, Q]
         video_step: the image inputs + memory_state [1, M + 1, D] (latents + object pointer), memory_valid [1]
-                    -> mask_logits [1, Q, S/4, S/4], scores [1, Q], new_memory_state [1, M + 1, D]
+                    -> image's five outputs + new_memory_state [1, M + 1, D] (the state last: a caller that
+                    tracks needs the masks and scores and the state; an evaluation reads the whole prediction)
         """
         ex = self.example_inputs(batch)
         text = TextProgram(self)
@@ -329,4 +330,5 @@ class VideoStepProgram(nn.Module):
         fpn = s.image_encoder(frame)
         out = s.decode_frame(fpn, text_emb, text_valid > 0.5, points, box, box_valid, memory_state, memory_valid)
         new_state = s.update_memory(out, memory_state, memory_valid)
-        return out["mask_logits"], out["scores"], new_state
+        presence, iou = out["presence_logit"].sigmoid(), out["iou_logits"].sigmoid()
+        return out["mask_logits"], out["boxes"], out["scores"], presence, iou, new_state
