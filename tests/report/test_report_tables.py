@@ -246,3 +246,21 @@ def test_deployment_marks_an_export_from_before_the_split_stale(metrics_dir, tmp
     rows = {(r[1].value, r[2].value): r for r in deployment_table(root).rows}
     assert rows[("real", "int8")][3].text().startswith("ok (stale: one model.pte")
     assert rows[("student", "int8")][3].value == "ok"
+
+
+def test_quantization_table_shows_the_pte_video_figure(metrics_dir, tmp_path):
+    """A .pte's J&F (its eval's video block: the deployed video_step) beside the baseline's, and the drop."""
+    import shutil
+
+    root = tmp_path / "metrics"
+    shutil.copytree(metrics_dir, root)
+    for name, jf in (("student", 0.8), ("pte_xnnpack_int8", 0.7)):
+        path = root / "eval" / f"{name}.json"
+        data = json.loads(path.read_text())
+        data["video"] = {"J_and_F": jf, "video_path": "predict_video"}
+        path.write_text(json.dumps(data))
+    int8 = {r[0].value: r for r in quantization_table(root, PARAMS).rows}["int8"]
+    assert int8[7].value == pytest.approx(0.7) and int8[8].value == pytest.approx(0.1)
+    # the fixture's own eval files hold no video figure: said, not a number
+    plain = {r[0].value: r for r in quantization_table(metrics_dir, PARAMS).rows}["int8"]
+    assert plain[7].value is None and plain[8].value is None and plain[7].text()

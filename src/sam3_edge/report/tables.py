@@ -34,6 +34,7 @@ QUALITY_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
 SIZE_MB_KEYS = ("size_mb", "pte_size_mb", "model_size_mb", "checkpoint_size_mb")
 SIZE_BYTES_KEYS = ("file_bytes", "size_bytes", "pte_size_bytes", "bytes")
 MIOU_KEYS = ("miou.text", "miou", "eval.miou.text")
+JF_KEYS = ("video.J_and_F",)
 LATENCY_KEYS = ("image.p50_ms", "image_latency_ms", "latency_ms", "latency.image_ms_median")
 FPS_KEYS = ("video.fps", "video_fps", "fps")
 PEAK_MEMORY_KEYS = ("model_rss_mb", "peak_memory_mb", "peak_rss_mb")  # the runtime's increment first
@@ -116,12 +117,15 @@ def quantization_table(metrics_dir: Path, params: ReportParams) -> Table:
             "ratio to fp32",
             "mIoU text",
             f"drop vs {params.baseline}",
+            "J&F",
+            f"J&F drop vs {params.baseline}",
         ],
     )
-    base = _eval_file(metrics_dir, params.baseline).cell(*MIOU_KEYS)
+    baseline = _eval_file(metrics_dir, params.baseline)
+    base, base_jf = baseline.cell(*MIOU_KEYS), baseline.cell(*JF_KEYS)
     files = sorted((metrics_dir / "quantize").glob("*.json"))
     if not files:
-        table.rows.append([Cell(None, "missing (stage quantize not run)"), *[Cell(None, "-")] * 6])
+        table.rows.append([Cell(None, "missing (stage quantize not run)"), *[Cell(None, "-")] * 8])
         return table
     exports = [e for e in _exports(metrics_dir) if e.exists]
     for path in files:
@@ -134,17 +138,27 @@ def quantization_table(metrics_dir: Path, params: ReportParams) -> Table:
         size = _size_cell(same[0]) if same else Cell(None, "missing (stage export not run)")
         ratio = same[0].cell("size.ratio_to_fp32") if same else Cell(None, "-")
         if f.raw("status")[0] and f.raw("status")[1] != "ok":  # skipped/failed: nothing to size or score
-            table.rows.append([Cell(v), model, _status_cell(f), *[Cell(None, "-")] * 4])
+            table.rows.append([Cell(v), model, _status_cell(f), *[Cell(None, "-")] * 6])
             continue
         miou = f.cell(*MIOU_KEYS)
+        unevaluated = Cell(None, f"not evaluated (no report.quantized entry for {path.stem})")
+        jf = (
+            _eval_file(metrics_dir, params.quantized[path.stem]).cell(*JF_KEYS)
+            if path.stem in params.quantized
+            else unevaluated
+        )
         if not miou.present and path.stem in params.quantized:
             miou = _eval_file(metrics_dir, params.quantized[path.stem]).cell(*MIOU_KEYS)
         elif not miou.present:
-            miou = Cell(None, f"not evaluated (no report.quantized entry for {path.stem})")
-        table.rows.append([Cell(v), model, _status_cell(f), size, ratio, miou, _drop(base, miou)])
+            miou = unevaluated
+        table.rows.append(
+            [Cell(v), model, _status_cell(f), size, ratio, miou, _drop(base, miou), jf, _drop(base_jf, jf)]
+        )
     table.notes.append(
         f"drop = mIoU({params.baseline}) - mIoU(variant), both read from metrics/eval/*.json; "
-        "size = the variant's .pte (xnnpack when exported) from metrics/export/*.json."
+        "size = the variant's .pte (xnnpack when exported) from metrics/export/*.json; J&F of a .pte = its "
+        "evaluation's video block (the deployed video_step with the memory carried frame to frame since "
+        "2026-12-05; its video_path key says so)."
     )
     return table
 
