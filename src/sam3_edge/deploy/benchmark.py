@@ -131,6 +131,7 @@ def benchmark_model(
     common = {
         "warmup": params.warmup,
         "iters": params.iters,
+        "video_passes": params.video_passes,
         "threads": params.threads,
         "parity_samples": params.parity_samples,
         "inputs": str(inputs),

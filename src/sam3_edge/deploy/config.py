@@ -112,6 +112,7 @@ class BenchmarkParams:
     iters: int = 20
     threads: int = 1
     video_frames: int = 8  # frames of the first val SA-V clip run through the video_step (memory) path
+    video_passes: int = 5  # timed passes of that clip; fps = the median pass (one pass read 147 / 300 FPS)
     parity_samples: int = 4
     max_pte_mb: float = 50.0  # mobile targets, reported as pass/fail for the real-size student
     max_peak_rss_mb: float = 500.0
@@ -124,6 +125,7 @@ class BenchmarkParams:
         check(self.iters >= 2, "iters", "must be >= 2 (p50/p90)")
         check(self.threads >= 1, "threads", "must be >= 1")
         check(self.video_frames >= 1, "video_frames", "must be >= 1")
+        check(self.video_passes >= 1, "video_passes", "must be >= 1")
         check(self.parity_samples >= 1, "parity_samples", "must be >= 1")
         check(self.timeout_s > 0, "timeout_s", "must be > 0")
         check(self.teacher_runs >= 1, "teacher_runs", "must be >= 1")
