@@ -141,16 +141,13 @@ def quantization_table(metrics_dir: Path, params: ReportParams) -> Table:
             table.rows.append([Cell(v), model, _status_cell(f), *[Cell(None, "-")] * 6])
             continue
         miou = f.cell(*MIOU_KEYS)
-        unevaluated = Cell(None, f"not evaluated (no report.quantized entry for {path.stem})")
-        jf = (
-            _eval_file(metrics_dir, params.quantized[path.stem]).cell(*JF_KEYS)
-            if path.stem in params.quantized
-            else unevaluated
-        )
-        if not miou.present and path.stem in params.quantized:
-            miou = _eval_file(metrics_dir, params.quantized[path.stem]).cell(*MIOU_KEYS)
-        elif not miou.present:
-            miou = unevaluated
+        if path.stem in params.quantized:
+            evaluated = _eval_file(metrics_dir, params.quantized[path.stem])
+            jf = evaluated.cell(*JF_KEYS)
+            miou = miou if miou.present else evaluated.cell(*MIOU_KEYS)
+        else:
+            jf = Cell(None, f"not evaluated (no report.quantized entry for {path.stem})")
+            miou = miou if miou.present else jf
         table.rows.append(
             [Cell(v), model, _status_cell(f), size, ratio, miou, _drop(base, miou), jf, _drop(base_jf, jf)]
         )
