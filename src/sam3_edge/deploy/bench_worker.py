@@ -118,10 +118,7 @@ def _time_video(model, video: dict, text: dict, passes: int) -> dict:
     method's first run, which loads it (``PteProgram.run``: XNNPACK's delegate set-up); until 2026-12-05 it was
     inside the one timed pass, and the fp32 / 8da4w files read 149 / 147 FPS where 5 passes of the same files
     run at ~270-300 (docs/experiments.md, 2026-12-05, ninth session)."""
-    emb, valid, c = text["video_text/emb"], text["video_text/valid"], model.config
-    geo = (video["points"], video["box"], video["box_valid"])
-    empty = (torch.zeros(1, c.memory_slots, c.dim), torch.zeros(1))
-    model.run("video_step", (video["frames"][0], emb, valid, *geo, *empty))  # warm-up frame, not timed
+    _run_video(model, {**video, "frames": video["frames"][:1]}, text)  # warm-up frame, not timed
     fps = []
     for _ in range(passes):
         t = time.perf_counter()
