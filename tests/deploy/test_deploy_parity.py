@@ -59,6 +59,22 @@ def test_broken_lowering_fails_on_cosine_and_iou():
     assert any("cosine" in b for b in bad) and any("IoU" in b for b in bad)
 
 
+def test_random_weights_record_the_iou_and_keep_the_cosine_bound():
+    # a foreground just over the threshold, all of it noise: the IoU is low, the cosine high
+    eager, pte = _masks(foreground=0.002, noise=0.5)
+    inputs = {"image": [(torch.ones(1),)]}
+    result = parity(pte, {"image": eager}, inputs, samples=1, min_foreground=0.001)["image"]
+    assert result["iou_samples"] == 1 and result["mask_iou_min"] < 0.5
+    gated = parity_failures({"image": result}, ExportParams(min_parity_cosine=0.0))
+    assert gated and all("IoU" in b for b in gated)
+    assert parity_failures({"image": result}, ExportParams(min_parity_cosine=0.0), gate_iou=False) == []
+    # a broken lowering still fails on its cosine when the IoU is not gated
+    eager, pte = _masks(foreground=0.2, noise=2.0)
+    broken = parity(pte, {"image": eager}, inputs, samples=1, min_foreground=0.001)["image"]
+    bad = parity_failures({"image": broken}, ExportParams(), gate_iou=False)
+    assert bad and all("cosine" in b for b in bad)
+
+
 def test_logit_cosine():
     a = torch.tensor([1.0, -2.0, 3.0])
     assert abs(logit_cosine(a, 2 * a) - 1.0) < 1e-6

@@ -202,8 +202,11 @@ def parity(pte: PteBundle, programs: dict, inputs: dict, samples: int, min_foreg
     return out
 
 
-def parity_failures(result: dict[str, Any], params: ExportParams) -> list[str]:
-    """What in a ``parity`` result breaks the export's bounds (empty = the lowering kept the numerics)."""
+def parity_failures(result: dict[str, Any], params: ExportParams, *, gate_iou: bool = True) -> list[str]:
+    """What in a ``parity`` result breaks the export's bounds (empty = the lowering kept the numerics).
+
+    ``gate_iou`` False: the mask IoU is recorded, not held to ``min_parity_mask_iou`` (a random-weight model's
+    masks are sign noise around zero logits; the mask-logit cosine still is held to its bound)."""
     bad = []
     for method, r in result.items():
         if r.get("mask_logit_cosine_min", 1.0) < params.min_parity_cosine:
@@ -211,7 +214,7 @@ def parity_failures(result: dict[str, Any], params: ExportParams) -> list[str]:
                 f"{method} mask-logit cosine {r['mask_logit_cosine_min']:.4f} < export.min_parity_cosine "
                 f"{params.min_parity_cosine}"
             )
-        if r.get("mask_iou_min", 1.0) < params.min_parity_mask_iou:
+        if gate_iou and r.get("mask_iou_min", 1.0) < params.min_parity_mask_iou:
             bad.append(
                 f"{method} mask IoU {r['mask_iou_min']:.3f} < export.min_parity_mask_iou {params.min_parity_mask_iou}"
             )
@@ -306,7 +309,12 @@ def run_export(
             pte, programs, load_inputs(quantized_dir / INPUTS_NAME), params.parity_samples, params.parity_min_foreground
         )
         meta["executed"] = True
-        bad = parity_failures(meta["parity"], params)
+        # random weights (the real-size student, `source.random_variant`): its masks are noise, so a few thousand
+        # near-zero logits flipping sign moved the IoU to 0.46 at cosine 0.998 (docs/experiments.md, 2026-12-05,
+        # tenth session); the IoU is recorded, the cosine and the error decide
+        random_weights = "random_variant" in qmeta.get("source", {})
+        meta["parity_iou_gated"] = not random_weights
+        bad = parity_failures(meta["parity"], params, gate_iou=not random_weights)
         if bad:
             raise RuntimeError(
                 f"{backend}/{variant}: the .pte disagrees with the eager program ({'; '.join(bad)}): lowering "
