@@ -311,7 +311,7 @@ def run_export(
         meta["executed"] = True
         # random weights (the real-size student, `source.random_variant`): its masks are noise, so a few thousand
         # near-zero logits flipping sign moved the IoU to 0.46 at cosine 0.998 (docs/experiments.md, 2026-12-05,
-        # tenth session); the IoU is recorded, the cosine and the error decide
+        # tenth session); the IoU is recorded and the mask-logit cosine decides
         random_weights = "random_variant" in qmeta.get("source", {})
         meta["parity_iou_gated"] = not random_weights
         bad = parity_failures(meta["parity"], params, gate_iou=not random_weights)
