@@ -143,11 +143,10 @@ def quantization_table(metrics_dir: Path, params: ReportParams) -> Table:
         miou = f.cell(*MIOU_KEYS)
         if path.stem in params.quantized:
             evaluated = _eval_file(metrics_dir, params.quantized[path.stem])
-            jf = evaluated.cell(*JF_KEYS)
-            miou = miou if miou.present else evaluated.cell(*MIOU_KEYS)
+            jf, evaluated_miou = evaluated.cell(*JF_KEYS), evaluated.cell(*MIOU_KEYS)
         else:
-            jf = Cell(None, f"not evaluated (no report.quantized entry for {path.stem})")
-            miou = miou if miou.present else jf
+            jf = evaluated_miou = Cell(None, f"not evaluated (no report.quantized entry for {path.stem})")
+        miou = miou if miou.present else evaluated_miou
         table.rows.append(
             [Cell(v), model, _status_cell(f), size, ratio, miou, _drop(base, miou), jf, _drop(base_jf, jf)]
         )
